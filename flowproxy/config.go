@@ -1,0 +1,81 @@
+package flowproxy
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config is everything the gateway needs; caddymodule fills it from the Caddyfile/JSON config.
+// It is plain data so the gateway can be built and tested without Caddy.
+type Config struct {
+	// APIURL is the Hanko public API base URL (no trailing slash needed). With the embedded
+	// backend it is any base (e.g. "http://embedded") and Transport serves it in-process.
+	APIURL string
+	// Transport carries Flow API requests; nil means a default http.Transport. The embedded
+	// backend passes a RoundTripper that calls its http.Handler directly (no network hop).
+	Transport http.RoundTripper
+	// APITimeout bounds every call to the Flow API (default 10s).
+	APITimeout time.Duration
+
+	// Prefix is where the gateway's own pages live (default "/.hanko").
+	Prefix string
+	// Title is shown on every gateway page.
+	Title string
+	// TemplatesDir optionally overrides embedded templates file by file.
+	TemplatesDir string
+
+	Cookie CookieConfig
+
+	// Public lists path patterns (Caddy path matcher semantics) reachable without a session.
+	Public []string
+	// Headers maps identity claims to upstream request headers; nil means DefaultHeaders.
+	Headers []HeaderMapping
+	// AllowedRedirectHosts lists hosts (besides the request's own site) a return URL may name.
+	AllowedRedirectHosts []string
+	// RedirectParam is the query parameter carrying the return URL (default "rd").
+	RedirectParam string
+	// Revalidate is how long a validated session is trusted before the backend is asked again
+	// (revocation elsewhere takes effect within it); 0 means the default (1 minute).
+	Revalidate time.Duration
+
+	// ClientIP returns the client address to relay to Hanko as X-Forwarded-For; nil means
+	// the request's RemoteAddr host.
+	ClientIP func(*http.Request) string
+	// OnAuthenticated is called for every request with a valid session, before the next
+	// handler, e.g. to set Caddy placeholders. May be nil.
+	OnAuthenticated func(r *http.Request, id Identity)
+
+	Logger *zap.Logger
+}
+
+// CookieConfig describes the gateway's cookies (session, flow state, CSRF).
+type CookieConfig struct {
+	Name     string        // session cookie name (default "hankogate"); others derive from it
+	Domain   string        // empty: host-only cookies
+	Insecure bool          // true drops the Secure attribute (plain-http development only)
+	SameSite http.SameSite // default Lax
+	Lifetime time.Duration // session cookie lifetime (default: the Hanko session's remaining lifetime)
+	// Keys are tried in order for decoding; the first one encodes. Hash keys are 32 or 64
+	// bytes, block keys 16, 24 or 32 bytes (AES).
+	Keys []KeyPair
+}
+
+// KeyPair is one securecookie hash (HMAC) and block (AES) key pair.
+type KeyPair struct {
+	Hash  []byte
+	Block []byte
+}
+
+// HeaderMapping puts one identity claim into one upstream request header.
+type HeaderMapping struct {
+	Name  string // header name, e.g. "X-Auth-User-Id"
+	Claim string // "subject", "email", "username", "session_id", "amr", or any JWT claim
+}
+
+// DefaultHeaders are used when Config.Headers is nil.
+var DefaultHeaders = []HeaderMapping{
+	{Name: "X-Auth-User-Id", Claim: "subject"},
+	{Name: "X-Auth-Email", Claim: "email"},
+}

@@ -1,0 +1,73 @@
+// Package flowserver is the embedded Hanko-compatible Flow API server: login, registration
+// and profile flows, session JWTs with a JWKS, and the session endpoints, all backed by one
+// SQLite file. It speaks the wire format of package flowapi so the gateway cannot tell it
+// from a real Hanko backend.
+package flowserver
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config configures the embedded server. Go's zero value turns every feature off, so callers
+// start from DefaultConfig() (Hanko's defaults) and change what they need.
+type Config struct {
+	DBPath          string        // SQLite file (created with parent dirs if missing)
+	RPID            string        // WebAuthn relying party id, also JWT "aud" (default "localhost")
+	RPName          string        // default "Hanko Authentication Service"
+	Origins         []string      // WebAuthn origins
+	ServiceName     string        // mail sender name / TOTP issuer (default "hankogate")
+	Signup          bool          // account.allow_signup
+	Password        bool          // password.enabled
+	Passcode        bool          // email.use_for_authentication (passcode login)
+	Passkey         bool          // passkey.enabled
+	MFA             string        // "off" | "optional" | "required" (default "optional")
+	SMTP            *SMTPConfig   // nil: passcodes are logged (development only)
+	TokenDelivery   string        // "header" (X-Auth-Token) or "cookie" (Set-Cookie hanko=...); default "header"
+	CookieName      string        // default "hanko"
+	SessionLifetime time.Duration // default 12h
+	Logger          *zap.Logger
+	Now             func() time.Time // tests; default time.Now
+}
+
+// SMTPConfig names the mail server passcodes are sent through.
+type SMTPConfig struct {
+	Host     string
+	Port     int
+	From     string
+	Username string
+	Password string
+	TLS      string // "none" | "starttls" | "tls"
+}
+
+// MFA modes.
+const (
+	MFAOff      = "off"
+	MFAOptional = "optional"
+	MFARequired = "required"
+)
+
+// Token delivery modes.
+const (
+	DeliveryHeader = "header"
+	DeliveryCookie = "cookie"
+)
+
+// DefaultConfig returns Hanko's defaults: signup, passwords, passcodes and passkeys on,
+// MFA optional, tokens in the X-Auth-Token header, 12h sessions. DBPath must still be set.
+func DefaultConfig() Config {
+	return Config{
+		RPID:            "localhost",
+		RPName:          "Hanko Authentication Service",
+		ServiceName:     "hankogate",
+		Signup:          true,
+		Password:        true,
+		Passcode:        true,
+		Passkey:         true,
+		MFA:             MFAOptional,
+		TokenDelivery:   DeliveryHeader,
+		CookieName:      "hanko",
+		SessionLifetime: 12 * time.Hour,
+	}
+}
