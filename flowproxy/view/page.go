@@ -2,7 +2,10 @@
 // HTML form back into an action's input_data. It knows the Flow API, not HTTP or cookies.
 package view
 
-import "html/template"
+import (
+	"html/template"
+	"slices"
+)
 
 // Context is what the gateway knows about the request a page is built for.
 type Context struct {
@@ -32,39 +35,125 @@ type Page struct {
 	Intro    string
 	Error    string // flow-level error message, shown at the top
 	Wait     int    // seconds from resend_after / retry_after, shown as a wait message
+	WaitFor  string // what the wait is for, completing "Please wait N seconds before ..."
 
+	// Forms are the page's forms in display order. On the account page, forms that act on
+	// one listed item (an e-mail, passkey, session, ...) sit in that item instead.
 	Forms []Form
 
 	OTPSecret string       // mfa_otp_secret_creation
 	OTPImage  template.URL // only a data:image/png;base64 URL, else empty
 	// WebAuthn is the JSON of request_options / creation_options for the passkey script.
 	WebAuthn string
-	Profile  *Profile // profile_init
-	Links    []Link
+	// WebAuthnKind says what WebAuthn holds: "get" (request_options) or "create"
+	// (creation_options); empty without WebAuthn.
+	WebAuthnKind string
+	Profile      *Profile // profile_init
+	Links        []Link
+}
+
+// NeedsJS reports whether some form of the page only works with the passkey script.
+func (p *Page) NeedsJS() bool {
+	for _, f := range p.allForms() {
+		if f.NeedsJS {
+			return true
+		}
+	}
+	return false
+}
+
+// JSRequired reports whether the page offers nothing but passkey forms (besides back/skip
+// buttons), so that a browser without JavaScript should be told why it cannot go on.
+func (p *Page) JSRequired() bool {
+	return p.NeedsJS() && !slices.ContainsFunc(p.Forms, func(f Form) bool { return !f.Secondary && !f.NeedsJS })
+}
+
+// Section returns the forms of one account page section (see Form.Section).
+func (p *Page) Section(name string) []Form {
+	var out []Form
+	for _, f := range p.Forms {
+		if f.Section == name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Primary returns the forms that are not Secondary, in order.
+func (p *Page) Primary() []Form { return filterForms(p.Forms, false) }
+
+// SecondaryForms returns the less prominent forms (back, skip, resend...), in order.
+func (p *Page) SecondaryForms() []Form { return filterForms(p.Forms, true) }
+
+func filterForms(forms []Form, secondary bool) []Form {
+	var out []Form
+	for _, f := range forms {
+		if f.Secondary == secondary {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// allForms lists every form of the page, including those placed beside profile items.
+func (p *Page) allForms() []Form {
+	all := append([]Form(nil), p.Forms...)
+	if pr := p.Profile; pr != nil {
+		for _, e := range pr.Emails {
+			all = append(all, e.Forms...)
+		}
+		for _, k := range pr.Passkeys {
+			all = append(all, k.Forms...)
+		}
+		for _, k := range pr.SecurityKeys {
+			all = append(all, k.Forms...)
+		}
+		for _, s := range pr.Sessions {
+			all = append(all, s.Forms...)
+		}
+		for _, i := range pr.Identities {
+			all = append(all, i.Forms...)
+		}
+	}
+	return all
 }
 
 // Form is one Flow API action rendered as <form method="post" data-action="Action">.
 type Form struct {
+	ID        string // unique within the page, e.g. "form-3"
+	Path      string // where the form posts (Context.Path)
+	CSRF      string // gateway CSRF token (Context.CSRF)
 	Action    string // Flow API action name
 	Label     string // submit button text
+	AriaLabel string // fuller button name when Label alone is ambiguous (e.g. "Remove a@b.c")
 	Fields    []Field
-	Secondary bool // a less prominent button (back, skip, resend)
-	NeedsJS   bool // WebAuthn: the passkey script fills the json field and submits
+	Secondary bool   // a less prominent button (back, skip, resend)
+	Danger    bool   // destructive (delete, remove, revoke)
+	NeedsJS   bool   // WebAuthn: the passkey script fills the json field and submits
+	Section   string // account page section: emails, username, password, passkeys, mfa, sessions, identities, account, other
+
+	// itemKey/item name the profile item (input name and id) the form acts on; short is
+	// the label to use beside that item.
+	itemKey, item, short string
 }
 
 // Field is one Flow API input.
 type Field struct {
+	ID           string // unique within the page; the error element is ID + "-error"
 	Name         string
-	Type         string // HTML input type: text, email, password, checkbox, hidden
+	Type         string // HTML input type: text, email, password, checkbox, hidden; or textarea
 	Label        string
 	Value        string
+	Checked      bool // checkbox: pre-checked
 	Required     bool
 	Hidden       bool
 	MinLength    int
 	MaxLength    int
-	Choices      []Choice
+	Choices      []Choice // rendered as <select> for a visible input
 	Error        string
 	Autocomplete string
+	InputMode    string // e.g. "numeric" for codes
+	WebAuthn     bool   // a json field the passkey script fills
 }
 
 // Choice is one allowed value of an input.
@@ -81,11 +170,14 @@ type Link struct {
 
 // Profile is the account page's data from the profile_init payload.
 type Profile struct {
-	UserID   string
-	Emails   []ProfileEmail
-	Passkeys []ProfilePasskey
-	Sessions []ProfileSession
-	HasOTP   bool
+	UserID       string
+	Username     string
+	Emails       []ProfileEmail
+	Passkeys     []ProfilePasskey
+	SecurityKeys []ProfilePasskey
+	Sessions     []ProfileSession
+	Identities   []ProfileIdentity
+	HasOTP       bool
 }
 
 type ProfileEmail struct {
@@ -93,6 +185,7 @@ type ProfileEmail struct {
 	Address  string
 	Primary  bool
 	Verified bool
+	Forms    []Form // verify, make primary, delete
 }
 
 type ProfilePasskey struct {
@@ -100,6 +193,7 @@ type ProfilePasskey struct {
 	Name      string
 	CreatedAt string
 	LastUsed  string
+	Forms     []Form // rename, delete
 }
 
 type ProfileSession struct {
@@ -108,4 +202,12 @@ type ProfileSession struct {
 	IP        string
 	Current   bool
 	LastUsed  string
+	Forms     []Form // revoke
+}
+
+// ProfileIdentity is a linked third-party account.
+type ProfileIdentity struct {
+	ID       string // identity_id
+	Provider string
+	Forms    []Form // disconnect
 }
