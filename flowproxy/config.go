@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
 // Config is everything the gateway needs; caddymodule fills it from the Caddyfile/JSON config.
@@ -46,6 +48,13 @@ type Config struct {
 	// OnAuthenticated is called for every request with a valid session, before the next
 	// handler, e.g. to set Caddy placeholders. May be nil.
 	OnAuthenticated func(r *http.Request, id Identity)
+
+	// Verifier checks the session JWT at login; nil means the backend's JWKS
+	// (<APIURL>/.well-known/jwks.json). Tests replaying recorded tokens inject their own.
+	Verifier session.Verifier
+	// HankoCookie is the name of Hanko's session cookie when Hanko delivers the token by
+	// Set-Cookie instead of the X-Auth-Token header (default "hanko").
+	HankoCookie string
 
 	Logger *zap.Logger
 }

@@ -5,6 +5,7 @@ type Identity struct {
 	UserID    string
 	Email     string // primary address as plain text (Hanko's claim is an object)
 	SessionID string
-	// Claims are the session JWT's claims, for header mappings naming any other claim.
+	// Claims are the session JWT's claims, for header mappings naming any other claim. The map
+	// is shared by every request of the session: read it, never modify it.
 	Claims map[string]any
 }

@@ -1,0 +1,26 @@
+// Package flowproxy is the gateway core: it lets requests with a valid session through to the
+// upstream with identity headers, sends browsers without one to its own pages, and drives the
+// Hanko Flow API on the server side to log them in. It knows nothing about Caddy.
+//
+// State lives in the browser, sealed with the configured cookie keys (gorilla/securecookie,
+// HMAC + AES; the first key pair encodes, all decode):
+//
+//   - <name>: the session — Hanko's JWT (verified against the backend's JWKS at login), user id,
+//     session id and expiry. Path=/.
+//   - <name>_flow_<flow>_0…N: the last Flow API response of one flow plus the return URL,
+//     compressed and split so that no Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any
+//     instance with the same keys can continue the flow; nothing is kept in memory per flow.
+//   - <name>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
+//   - <name>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
+//
+// Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value (so
+// an authenticated request costs a map lookup, no decryption, no allocation) and the logout
+// denylist (session ids refused until they expire).
+//
+// Revocation: the backend is asked (POST /sessions/validate) about a session when this
+// instance first sees its cookie and then at most once per Config.Revalidate. If the backend
+// cannot be reached, the session keeps working for 5×Revalidate past its last confirmation
+// (or first sight) and the failure is logged; after that it is refused until the backend
+// answers. This keeps a backend outage from logging everybody out at once while bounding how
+// long a revoked session can live.
+package flowproxy

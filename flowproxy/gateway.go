@@ -1,0 +1,207 @@
+package flowproxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowproxy/access"
+	"github.com/hankogate/hankogate/flowproxy/cookies"
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/session"
+	"github.com/hankogate/hankogate/templates"
+)
+
+// Next is the handler after the gateway (Caddy's next handler, or any http.Handler adapted).
+type Next func(http.ResponseWriter, *http.Request) error
+
+// maxDenylisted bounds the logout denylist.
+const maxDenylisted = 100000
+
+// jwksMinRefresh bounds how often an unknown key id may trigger a JWKS refetch.
+const jwksMinRefresh = 30 * time.Second
+
+// Gateway is the configured gateway. It is safe for concurrent use and holds no per-flow
+// state: everything a browser's flow needs travels in its cookies.
+type Gateway struct {
+	cfg      Config
+	log      *zap.Logger
+	client   *flowclient.Client
+	verifier session.Verifier
+	renderer *templates.Renderer
+	assets   http.Handler
+
+	public   *access.Paths
+	identity *access.HeaderNames
+	attrs    cookies.Attrs
+	names    cookieNames
+
+	sessionCodec *session.Codec
+	stateCodec   *stateCodec
+	valueCodec   *valueCodec
+
+	auth     authCache
+	denylist *session.Denylist
+	now      func() time.Time // the clock; tests move it
+}
+
+type cookieNames struct {
+	session, csrf, device, flowPrefix string
+}
+
+// flowCookie is the base name of the chunked state cookie of one flow.
+func (n cookieNames) flow(flow string) string { return n.flowPrefix + flow }
+
+// own reports whether a request cookie belongs to the gateway.
+func (n cookieNames) own(name string) bool {
+	return name == n.session || name == n.csrf || name == n.device || strings.HasPrefix(name, n.flowPrefix)
+}
+
+// New validates cfg and builds a gateway.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	renderer, err := templates.New(cfg.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("loading templates: %w", err)
+	}
+	public, err := access.NewPaths(cfg.Public)
+	if err != nil {
+		return nil, fmt.Errorf("public: %w", err)
+	}
+	names := make([]string, len(cfg.Headers))
+	for i, h := range cfg.Headers {
+		names[i] = h.Name
+	}
+	pairs := make([][]byte, 0, 2*len(cfg.Cookie.Keys))
+	for _, k := range cfg.Cookie.Keys {
+		pairs = append(pairs, k.Hash, k.Block)
+	}
+	client := flowclient.New(cfg.APIURL, cfg.Transport, cfg.APITimeout)
+	verifier := cfg.Verifier
+	if verifier == nil {
+		verifier = session.NewJWKS(func(ctx context.Context) ([]byte, error) {
+			return client.Get(ctx, "/.well-known/jwks.json")
+		}, jwksMinRefresh)
+	}
+	n := cfg.Cookie.Name
+	g := &Gateway{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		client:       client,
+		verifier:     verifier,
+		renderer:     renderer,
+		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
+		public:       public,
+		identity:     access.NewHeaderNames(names),
+		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
+		names:        cookieNames{session: n, csrf: n + "_csrf", device: n + "_device", flowPrefix: n + "_flow_"},
+		sessionCodec: session.NewCodec(n, pairs),
+		stateCodec:   newStateCodec(pairs),
+		valueCodec:   newValueCodec(pairs),
+		auth:         authCache{m: make(map[string]*authEntry)},
+		denylist:     session.NewDenylist(maxDenylisted),
+		now:          time.Now,
+	}
+	return g, nil
+}
+
+// Close releases the gateway's resources (idle API connections).
+func (g *Gateway) Close() error {
+	if t, ok := g.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
+
+// ServeHTTP handles one request: gateway pages under the prefix, identity for valid sessions,
+// public paths, and otherwise a login redirect (browsers) or 401 (everything else).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	// Client-sent identity headers never survive, whatever happens next.
+	g.identity.Strip(r.Header)
+
+	p := access.CleanPath(r.URL.Path)
+	if strings.HasPrefix(p, g.cfg.Prefix) && (len(p) == len(g.cfg.Prefix) || p[len(g.cfg.Prefix)] == '/') {
+		g.servePage(w, r, strings.TrimPrefix(p, g.cfg.Prefix))
+		return nil
+	}
+	if e := g.authenticate(r); e != nil {
+		g.applyIdentity(r, e)
+		cookies.Remove(r.Header, g.names.own)
+		return next(w, r)
+	}
+	if g.public.Match(p) {
+		cookies.Remove(r.Header, g.names.own)
+		return next(w, r)
+	}
+	g.deny(w, r)
+	return nil
+}
+
+// deny answers a request without a valid session.
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request) {
+	login := g.cfg.Prefix + "/login"
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Add("Vary", "Accept")
+	if v, had := cookies.Value(r.Header, g.names.session); had && g.sessionDead(v) {
+		// Expired, revoked or forged: drop it so the browser stops sending it. A session only
+		// refused because the backend could not confirm it is kept for when it can.
+		g.attrs.Delete(w, g.names.session, "/")
+	}
+	if access.IsNavigation(r) {
+		q := url.Values{g.cfg.RedirectParam: {r.URL.RequestURI()}}
+		http.Redirect(w, r, login+"?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusUnauthorized)
+	body, _ := json.Marshal(map[string]string{"error": "unauthorized", "login": login})
+	_, _ = w.Write(body)
+}
+
+// relay collects what every API call forwards from the browser's request.
+func (g *Gateway) relay(r *http.Request, bearer string) flowclient.Relay {
+	rl := flowclient.Relay{UserAgent: r.Header.Get("User-Agent"), Bearer: bearer}
+	if g.cfg.ClientIP != nil {
+		rl.ClientIP = g.cfg.ClientIP(r)
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		rl.ClientIP = host
+	} else {
+		rl.ClientIP = r.RemoteAddr
+	}
+	rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
+	if v, ok := cookies.Value(r.Header, g.names.device); ok {
+		var tok string
+		if g.valueCodec.decode(g.names.device, v, &tok) == nil {
+			rl.DeviceToken = tok
+		}
+	}
+	return rl
+}
+
+// firstLanguage returns the first tag of an Accept-Language header ("de-CH" of
+// "de-CH,de;q=0.9"), or "" for none or "*".
+func firstLanguage(h string) string {
+	tag, _, _ := strings.Cut(h, ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	tag = strings.TrimSpace(tag)
+	if tag == "*" || len(tag) > 35 {
+		return ""
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return ""
+		}
+	}
+	return tag
+}

@@ -1,0 +1,251 @@
+package flowproxy
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/net/html"
+
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/session"
+)
+
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// testKeys returns a valid key pair, different per n.
+func testKeys(n byte) KeyPair {
+	return KeyPair{Hash: []byte(strings.Repeat(string(rune('A'+n)), 32)), Block: []byte(strings.Repeat(string(rune('a'+n)), 32))}
+}
+
+// recordedTokens is the Verifier for transcript tests: the recorded Hanko JWTs cannot be
+// verified (their signing keys are unknown), so it reads their claims and treats them as
+// freshly issued (exp one hour from now) so the tests do not depend on the recording date.
+// The real JWKS verifier is tested in package session and in TestLoginVerifiesWithJWKS.
+type recordedTokens struct{}
+
+func (recordedTokens) Verify(_ context.Context, token string) (session.Claims, error) {
+	c, err := session.PayloadClaims(token)
+	if err != nil {
+		return nil, err
+	}
+	c["exp"] = json.Number(jsonInt(time.Now().Add(time.Hour).Unix()))
+	return c, nil
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// harness is a site protected by a gateway, an upstream that echoes what it received, and a
+// browser-like client with a cookie jar that does not follow redirects by itself.
+type harness struct {
+	t      *testing.T
+	gw     *Gateway
+	site   *httptest.Server
+	client *http.Client
+	logs   *observer.ObservedLogs
+}
+
+// upstreamSeen is what the protected upstream reports about a request.
+type upstreamSeen struct {
+	Path   string              `json:"path"`
+	Header map[string][]string `json:"header"`
+}
+
+func newHarness(t *testing.T, backend http.Handler, mutate func(*Config)) *harness {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	cfg := Config{
+		APIURL:    "http://hanko.test",
+		Transport: transportTo(backend),
+		Cookie:    CookieConfig{Insecure: true, Keys: []KeyPair{testKeys(0)}},
+		Public:    []string{"/public/*"},
+		Headers: []HeaderMapping{
+			{Name: "X-Auth-User-Id", Claim: "subject"},
+			{Name: "X-Auth-Email", Claim: "email"},
+			{Name: "X-Auth-Amr", Claim: "amr"},
+			{Name: "X-Auth-Session", Claim: "session_id"},
+			{Name: "X-Auth-Exp", Claim: "exp"},
+			{Name: "X-Auth-Username", Claim: "username"},
+		},
+		Verifier: recordedTokens{},
+		Logger:   zap.New(core),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	gw, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, gw: gw, logs: logs}
+	h.site = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := gw.ServeHTTP(w, r, echoUpstream); err != nil {
+			t.Errorf("ServeHTTP: %v", err)
+		}
+	}))
+	t.Cleanup(h.site.Close)
+	jar, _ := cookiejar.New(nil)
+	h.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(func() { _ = gw.Close() })
+	return h
+}
+
+func echoUpstream(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(upstreamSeen{Path: r.URL.Path, Header: r.Header})
+}
+
+// transportTo sends API calls to h in-process (nil: a transport that always fails to connect).
+func transportTo(h http.Handler) http.RoundTripper {
+	if h == nil {
+		return nil
+	}
+	return flowclient.HandlerTransport(h)
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (h *harness) do(req *http.Request) page {
+	h.t.Helper()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// get navigates like a browser.
+func (h *harness) get(path string) page {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.site.URL+path, nil)
+	req.Header.Set("Accept", browserAccept)
+	req.Header.Set("User-Agent", "Mozilla/5.0 test")
+	return h.do(req)
+}
+
+// post submits a form.
+func (h *harness) post(path string, form url.Values) page {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.site.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", browserAccept)
+	req.Header.Set("Origin", h.site.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return h.do(req)
+}
+
+// htmlForm is one rendered <form>.
+type htmlForm struct {
+	action, path string
+	fields       url.Values
+}
+
+// forms parses the page's forms with their hidden and pre-filled fields.
+func forms(t *testing.T, body string) []htmlForm {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []htmlForm
+	var cur *htmlForm
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := map[string]string{}
+			for _, a := range n.Attr {
+				attr[a.Key] = a.Val
+			}
+			switch n.Data {
+			case "form":
+				out = append(out, htmlForm{action: attr["data-action"], path: attr["action"], fields: url.Values{}})
+				cur = &out[len(out)-1]
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					walk(c)
+				}
+				cur = nil
+				return
+			case "input", "select", "textarea":
+				if cur != nil && attr["name"] != "" {
+					cur.fields.Set(attr["name"], attr["value"])
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return out
+}
+
+// form finds the form of action on a page.
+func (h *harness) form(p page, action string) htmlForm {
+	h.t.Helper()
+	for _, f := range forms(h.t, p.body) {
+		if f.action == action {
+			return f
+		}
+	}
+	h.t.Fatalf("no form for action %q on page (status %d):\n%s", action, p.status, p.body)
+	return htmlForm{}
+}
+
+// cookie returns the jar's cookie name for path on the site.
+func (h *harness) cookie(name, path string) *http.Cookie {
+	u, _ := url.Parse(h.site.URL + path)
+	for _, c := range h.client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// seen decodes the upstream's echo.
+func (h *harness) seen(p page) upstreamSeen {
+	h.t.Helper()
+	var s upstreamSeen
+	if p.status != http.StatusOK || json.Unmarshal([]byte(p.body), &s) != nil {
+		h.t.Fatalf("upstream not reached: %d %s", p.status, p.body)
+	}
+	return s
+}
+
+// logged reports whether any log line contains s (in its message or any field).
+func (h *harness) logged(s string) bool {
+	for _, e := range h.logs.All() {
+		if strings.Contains(e.Message, s) {
+			return true
+		}
+		for _, f := range e.Context {
+			if strings.Contains(f.String, s) || (f.Interface != nil && strings.Contains(toString(f.Interface), s)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func toString(v any) string {
+	if err, ok := v.(error); ok {
+		return err.Error()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

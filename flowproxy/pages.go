@@ -1,0 +1,201 @@
+package flowproxy
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowproxy/cookies"
+	"github.com/hankogate/hankogate/flowproxy/csrf"
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/view"
+)
+
+// maxFormBody caps a posted gateway form.
+const maxFormBody = 64 << 10
+
+// contentSecurityPolicy allows nothing inline: pages use only their own stylesheet and script.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+
+// pageFlows maps a gateway page to the Flow API flow it drives.
+var pageFlows = map[string]string{
+	"/login":    flowapi.FlowLogin,
+	"/register": flowapi.FlowRegistration,
+	"/account":  flowapi.FlowProfile,
+}
+
+// flowPages is the reverse of pageFlows.
+var flowPages = map[string]string{
+	flowapi.FlowLogin:        "/login",
+	flowapi.FlowRegistration: "/register",
+	flowapi.FlowProfile:      "/account",
+}
+
+// Notices shown above a restarted flow.
+const (
+	noticeStale   = "This form was out of date (sent twice, or from an old page). Nothing was lost — please continue here."
+	noticeExpired = "Your sign-in took too long and expired. Please start again."
+	noticeFailed  = "Something went wrong with that step. Please start again."
+	noticeGone    = "That option is no longer available on this page."
+	noticeNoState = "Your sign-in session was not found (it may have expired). Please start again."
+)
+
+// servePage handles everything under the prefix; sub is the cleaned path below it.
+func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) {
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	if len(sub) > len("/assets/") && sub[:len("/assets/")] == "/assets/" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.methodNotAllowed(w, r)
+			return
+		}
+		h.Set("Cache-Control", "public, max-age=3600")
+		g.assets.ServeHTTP(w, r)
+		return
+	}
+	h.Set("Cache-Control", "no-store")
+	switch sub {
+	case "", "/":
+		http.Redirect(w, r, g.cfg.Prefix+"/login", http.StatusSeeOther)
+		return
+	case "/logout":
+		g.serveLogout(w, r)
+		return
+	}
+	flow, ok := pageFlows[sub]
+	if !ok {
+		g.message(w, r, http.StatusNotFound, "Not found", "There is no such page.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		g.showFlow(w, r, flow)
+	case http.MethodPost:
+		g.postFlow(w, r, flow)
+	default:
+		g.methodNotAllowed(w, r)
+	}
+}
+
+func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD, POST")
+	g.message(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.")
+}
+
+// pageCtx is the per-request data of a page; it carries the CSRF token (issuing the cookie on
+// first use).
+type pageCtx struct {
+	view.Context
+	flow string
+}
+
+func (g *Gateway) newContext(w http.ResponseWriter, r *http.Request, flow string) pageCtx {
+	c := pageCtx{flow: flow}
+	c.Title = g.cfg.Title
+	c.Prefix = g.cfg.Prefix
+	c.Path = g.cfg.Prefix + flowPages[flow]
+	c.CSRF = g.csrfToken(w, r)
+	return c
+}
+
+// csrfToken returns the browser's CSRF token, issuing one when it has none (or a bad one).
+func (g *Gateway) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if tok, ok := g.readCSRF(r); ok {
+		return tok
+	}
+	tok := csrf.NewToken()
+	v, err := g.valueCodec.encode(g.names.csrf, tok)
+	if err == nil {
+		err = cookies.Set(w, g.attrs.New(g.names.csrf, v, g.cfg.Prefix, 0))
+	}
+	if err != nil {
+		g.log.Error("issuing CSRF cookie", zap.Error(err))
+	}
+	return tok
+}
+
+func (g *Gateway) readCSRF(r *http.Request) (string, bool) {
+	v, ok := cookies.Value(r.Header, g.names.csrf)
+	if !ok {
+		return "", false
+	}
+	var tok string
+	if err := g.valueCodec.decode(g.names.csrf, v, &tok); err != nil || tok == "" {
+		return "", false
+	}
+	return tok, true
+}
+
+// checkPost enforces the body cap and CSRF on a posted form; on failure it has answered.
+func (g *Gateway) checkPost(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			g.message(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form sent was too large.")
+		} else {
+			g.message(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		}
+		g.log.Info("rejected unreadable form", zap.String("path", r.URL.Path), zap.Error(err))
+		return false
+	}
+	tok, ok := g.readCSRF(r)
+	if !csrf.SameOrigin(r) || !ok || !csrf.Equal(tok, r.PostForm.Get(view.CSRFField)) {
+		g.log.Warn("rejected form post: CSRF check failed", zap.String("path", r.URL.Path),
+			zap.String("remote", r.RemoteAddr), zap.Bool("token_cookie", ok))
+		g.message(w, r, http.StatusForbidden, "Request refused",
+			"This form could not be verified. Please reload the page and try again.")
+		return false
+	}
+	return true
+}
+
+// render writes a page with status.
+func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, p *view.Page) {
+	var buf bytes.Buffer
+	if err := g.renderer.Render(&buf, p); err != nil {
+		g.log.Error("rendering page", zap.String("state", p.State), zap.Error(err))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("The page could not be rendered.\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// message renders a plain message page.
+func (g *Gateway) message(w http.ResponseWriter, r *http.Request, status int, heading, text string) {
+	c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
+	g.render(w, r, status, view.Message(c, heading, text))
+}
+
+// apiFailure answers a failed Flow API call: 504 for a timeout, 502 for anything else.
+func (g *Gateway) apiFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
+	g.log.Error("flow API call failed", zap.String("call", what), zap.Error(err))
+	if errors.Is(err, flowclient.ErrTimeout) {
+		g.message(w, r, http.StatusGatewayTimeout, "Sign-in service too slow",
+			"The sign-in service did not answer in time. Please try again in a moment.")
+		return
+	}
+	g.message(w, r, http.StatusBadGateway, "Sign-in service unavailable",
+		"The sign-in service could not be reached or gave an unusable answer. Please try again in a moment.")
+}
+
+// linkQuery carries the return URL across login <-> register links.
+func (g *Gateway) linkQuery(rd string) string {
+	if rd == "" {
+		return ""
+	}
+	return url.Values{g.cfg.RedirectParam: {rd}}.Encode()
+}

@@ -1,0 +1,149 @@
+package flowproxy
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowproxy/cookies"
+)
+
+// Flow state travels in the browser, not in gateway memory, so any instance sharing the
+// cookie keys can continue a flow (no sticky sessions).
+const (
+	// maxFlowChunks caps the cookies one flow's state may use (browsers keep ~50 per site).
+	maxFlowChunks = 8
+	// flowStateTTL matches Hanko's flow lifetime; an older state is useless anyway.
+	flowStateTTL = 24 * time.Hour
+	// maxStateJSON bounds the decompressed state, so a forged or corrupted value (it cannot be
+	// forged without the keys, but keys leak) cannot inflate without limit.
+	maxStateJSON = 1 << 20
+)
+
+// flowState is one flow's last Flow API response plus what the gateway needs to finish it.
+type flowState struct {
+	Flow   string            `json:"f"`
+	Resp   *flowapi.Response `json:"r"`
+	Return string            `json:"rd,omitempty"` // return URL, checked again before use
+}
+
+// stateCodec encrypts and authenticates compressed flow state.
+type stateCodec struct{ codecs []securecookie.Codec }
+
+func newStateCodec(pairs [][]byte) *stateCodec {
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		c.(*securecookie.SecureCookie).SetSerializer(securecookie.NopEncoder{}).
+			MaxLength(maxFlowChunks * cookies.MaxLine).MaxAge(int(flowStateTTL / time.Second))
+	}
+	return &stateCodec{codecs: codecs}
+}
+
+func (c *stateCodec) encode(name string, st *flowState) (string, error) {
+	// Links are always null at Hanko and are not rendered; drop them.
+	trimmed := *st
+	if st.Resp != nil {
+		resp := *st.Resp
+		resp.Links = nil
+		trimmed.Resp = &resp
+	}
+	raw, err := json.Marshal(&trimmed)
+	if err != nil {
+		return "", fmt.Errorf("encoding flow state: %w", err)
+	}
+	var buf bytes.Buffer
+	zw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		return "", fmt.Errorf("compressing flow state: %w", err)
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return "", fmt.Errorf("compressing flow state: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("compressing flow state: %w", err)
+	}
+	v, err := securecookie.EncodeMulti(name, buf.Bytes(), c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("sealing flow state: %w", err)
+	}
+	return v, nil
+}
+
+var errStateInvalid = errors.New("flow state cookie invalid")
+
+func (c *stateCodec) decode(name, value string) (*flowState, error) {
+	var sealed []byte
+	if err := securecookie.DecodeMulti(name, value, &sealed, c.codecs...); err != nil {
+		return nil, errStateInvalid
+	}
+	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(sealed)), maxStateJSON+1))
+	if err != nil || len(raw) > maxStateJSON {
+		return nil, errStateInvalid
+	}
+	var st flowState
+	if err := json.Unmarshal(raw, &st); err != nil || st.Resp == nil || st.Flow == "" {
+		return nil, errStateInvalid
+	}
+	return &st, nil
+}
+
+// loadState returns the stored state of flow, or nil when there is none or it is unusable
+// (tampered, expired, for another flow). A tampered state is logged.
+func (g *Gateway) loadState(r *http.Request, flow string) *flowState {
+	base := g.names.flow(flow)
+	v, ok := cookies.ReadChunked(r, base, maxFlowChunks)
+	if !ok {
+		return nil
+	}
+	st, err := g.stateCodec.decode(base, v)
+	if err != nil {
+		g.log.Info("discarding unreadable flow state cookie (tampered, expired or rotated keys)")
+		return nil
+	}
+	if st.Flow != flow {
+		return nil
+	}
+	return st
+}
+
+// saveState writes st to the flow's chunked cookie.
+func (g *Gateway) saveState(w http.ResponseWriter, r *http.Request, st *flowState) error {
+	base := g.names.flow(st.Flow)
+	v, err := g.stateCodec.encode(base, st)
+	if err != nil {
+		return err
+	}
+	return g.attrs.SetChunked(w, r, base, v, g.cfg.Prefix, flowStateTTL, maxFlowChunks)
+}
+
+// clearState deletes the flow's cookies.
+func (g *Gateway) clearState(w http.ResponseWriter, r *http.Request, flow string) {
+	g.attrs.DeleteChunked(w, r, g.names.flow(flow), g.cfg.Prefix, maxFlowChunks)
+}
+
+// valueCodec seals small values (CSRF token, device token) in their own cookies.
+type valueCodec struct{ codecs []securecookie.Codec }
+
+func newValueCodec(pairs [][]byte) *valueCodec {
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		c.(*securecookie.SecureCookie).SetSerializer(securecookie.JSONEncoder{}).MaxAge(0)
+	}
+	return &valueCodec{codecs: codecs}
+}
+
+func (c *valueCodec) encode(name string, v any) (string, error) {
+	return securecookie.EncodeMulti(name, v, c.codecs...)
+}
+
+func (c *valueCodec) decode(name, value string, dst any) error {
+	return securecookie.DecodeMulti(name, value, dst, c.codecs...)
+}
