@@ -22,6 +22,7 @@ type Config struct {
 	Password        bool          // password.enabled
 	Passcode        bool          // email.use_for_authentication (passcode login)
 	Passkey         bool          // passkey.enabled
+	AllowDeletion   bool          // account.allow_deletion: profile account_delete (default true)
 	MFA             string        // "off" | "optional" | "required" (default "optional")
 	SMTP            *SMTPConfig   // nil: passcodes are logged (development only)
 	TokenDelivery   string        // "header" (X-Auth-Token) or "cookie" (Set-Cookie hanko=...); default "header"
@@ -29,6 +30,9 @@ type Config struct {
 	SessionLifetime time.Duration // default 12h
 	Logger          *zap.Logger
 	Now             func() time.Time // tests; default time.Now
+	// Mailer, when set, delivers passcode mails instead of SMTP or the development log
+	// (tests capture codes with it).
+	Mailer Mailer
 }
 
 // SMTPConfig names the mail server passcodes are sent through.
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		Password:        true,
 		Passcode:        true,
 		Passkey:         true,
+		AllowDeletion:   true,
 		MFA:             MFAOptional,
 		TokenDelivery:   DeliveryHeader,
 		CookieName:      "hanko",

@@ -2,24 +2,176 @@ package flowserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hankogate/hankogate/flowserver/store"
 )
 
 // Server is the embedded Flow API server; it is an http.Handler.
 type Server struct {
-	cfg Config
+	cfg    Config
+	log    *zap.Logger
+	store  *store.Store
+	keys   []signingKey // newest first; keys[0] signs
+	mailer Mailer
+	flows  map[string]*flowDef
+	locks  flowLocks
+	// dummyHash is compared against when an account or its password does not exist, so
+	// that the answer takes as long as for a real account.
+	dummyHash func() []byte
+
+	passwordLimit *rateLimiter
+	passcodeLimit *rateLimiter
+	otpLimit      *rateLimiter // TOTP validation, 3/min per IP and user (login_otp)
+
+	baseCtx     context.Context
+	stop        context.CancelFunc
+	cleanupDone chan struct{}
 }
 
+// rateLimitKeys bounds the memory of each rate limiter.
+const rateLimitKeys = 100_000
+
 // Open opens (and migrates) the database, loads or creates the signing keys and returns a
-// ready server.
+// ready server. Start from DefaultConfig().
 func Open(ctx context.Context, cfg Config) (*Server, error) {
-	return &Server{cfg: cfg}, nil
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := loadKeys(ctx, st, cfg.Now())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("flowserver: signing keys: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, store: st, keys: keys,
+		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
+		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
+		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
+		cleanupDone:   make(chan struct{}),
+	}
+	switch {
+	case cfg.Mailer != nil:
+		s.mailer = cfg.Mailer
+	case cfg.SMTP != nil:
+		s.mailer = smtpMailer{cfg: *cfg.SMTP, service: cfg.ServiceName}
+	default:
+		s.mailer = logMailer{log: s.log}
+	}
+	s.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("hankogate-dummy-password"), bcryptCost)
+		return h
+	})
+	s.flows = s.buildFlows()
+	s.baseCtx, s.stop = context.WithCancel(context.Background())
+	go s.cleanupLoop(s.baseCtx.Done())
+	return s, nil
 }
+
+func (cfg Config) withDefaults() (Config, error) {
+	def := DefaultConfig()
+	if cfg.DBPath == "" {
+		return cfg, fmt.Errorf("flowserver: DBPath is required")
+	}
+	if cfg.RPID == "" {
+		cfg.RPID = def.RPID
+	}
+	if cfg.RPName == "" {
+		cfg.RPName = def.RPName
+	}
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = def.ServiceName
+	}
+	switch cfg.MFA {
+	case "":
+		cfg.MFA = def.MFA
+	case MFAOff, MFAOptional, MFARequired:
+	default:
+		return cfg, fmt.Errorf("flowserver: unknown MFA mode %q", cfg.MFA)
+	}
+	switch cfg.TokenDelivery {
+	case "":
+		cfg.TokenDelivery = def.TokenDelivery
+	case DeliveryHeader, DeliveryCookie:
+	default:
+		return cfg, fmt.Errorf("flowserver: unknown token delivery %q", cfg.TokenDelivery)
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = def.CookieName
+	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = def.SessionLifetime
+	}
+	if cfg.SMTP != nil {
+		switch cfg.SMTP.TLS {
+		case "none", "starttls", "tls":
+		case "":
+			cfg.SMTP.TLS = "starttls"
+		default:
+			return cfg, fmt.Errorf("flowserver: unknown SMTP TLS mode %q", cfg.SMTP.TLS)
+		}
+		if cfg.SMTP.Host == "" || cfg.SMTP.Port == 0 || cfg.SMTP.From == "" {
+			return cfg, fmt.Errorf("flowserver: SMTP needs host, port and from")
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 // ServeHTTP serves the public API under Hanko's paths.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
+	if s.cors(w, r) {
+		return
+	}
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	if def, ok := s.flows[strings.TrimPrefix(path, "/")]; ok {
+		if r.Method != http.MethodPost {
+			s.httpError(w, http.StatusNotFound, "Not Found")
+			return
+		}
+		s.serveFlow(w, r, def)
+		return
+	}
+	switch {
+	case path == "/.well-known/jwks.json" && r.Method == http.MethodGet:
+		s.serveJWKS(w, r)
+	case path == "/sessions/validate" && r.Method == http.MethodGet:
+		s.serveValidateGet(w, r)
+	case path == "/sessions/validate" && r.Method == http.MethodPost:
+		s.serveValidatePost(w, r)
+	case path == "/me" && r.Method == http.MethodGet:
+		s.serveMe(w, r)
+	case path == "/logout" && r.Method == http.MethodPost:
+		s.serveLogout(w, r)
+	case (path == "/health/ready" || path == "/health/alive") && r.Method == http.MethodGet:
+		s.serveReady(w, r)
+	default:
+		s.httpError(w, http.StatusNotFound, "Not Found")
+	}
 }
 
-// Close releases the database.
-func (s *Server) Close() error { return nil }
+// Close stops background work and releases the database.
+func (s *Server) Close() error {
+	s.stop()
+	<-s.cleanupDone
+	return s.store.Close()
+}

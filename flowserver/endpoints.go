@@ -1,0 +1,149 @@
+package flowserver
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("write response", zap.Error(err))
+	}
+}
+
+// httpError is the echo-style error body of non-flow endpoints.
+func (s *Server) httpError(w http.ResponseWriter, status int, msg string) {
+	s.writeJSON(w, status, map[string]any{"code": status, "message": msg})
+}
+
+func (s *Server) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=600")
+	s.writeJSON(w, http.StatusOK, map[string]any{"keys": publicJWKs(s.keys)})
+}
+
+// validateResponse is the /sessions/validate answer.
+func validateResponse(si *sessionInfo) map[string]any {
+	if si == nil {
+		return map[string]any{"is_valid": false}
+	}
+	return map[string]any{
+		"is_valid":        true,
+		"claims":          si.claimsPayload(),
+		"expiration_time": si.expiresAt,
+		"user_id":         si.userID,
+	}
+}
+
+// session returns the request's valid session, nil when there is none; err only for
+// storage failures.
+func (s *Server) session(r *http.Request) (*sessionInfo, error) {
+	si, err := s.validateToken(r.Context(), s.requestToken(r))
+	if errors.Is(err, errInvalidSession) {
+		return nil, nil
+	}
+	return si, err
+}
+
+func (s *Server) serveValidateGet(w http.ResponseWriter, r *http.Request) {
+	si, err := s.session(r)
+	if err != nil {
+		s.log.Error("validate session", zap.Error(err))
+		s.httpError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, validateResponse(si))
+}
+
+func (s *Server) serveValidatePost(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		SessionToken string `json:"session_token"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.SessionToken == "" {
+		s.httpError(w, http.StatusBadRequest, "code=400, message=session_token is a required field")
+		return
+	}
+	si, err := s.validateToken(r.Context(), body.SessionToken)
+	if err != nil && !errors.Is(err, errInvalidSession) {
+		s.log.Error("validate session", zap.Error(err))
+		s.httpError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if si != nil {
+		if err := s.store.Read().TouchSession(r.Context(), si.sessionID, s.now()); err != nil {
+			s.log.Error("touch session", zap.Error(err))
+		}
+	}
+	s.writeJSON(w, http.StatusOK, validateResponse(si))
+}
+
+func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
+	si, err := s.session(r)
+	if err != nil || si == nil {
+		if err != nil {
+			s.log.Error("me: session", zap.Error(err))
+		}
+		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	q := s.store.Read()
+	if err := q.TouchSession(r.Context(), si.sessionID, s.now()); err != nil {
+		s.log.Error("touch session", zap.Error(err))
+	}
+	p, err := s.loadProfile(r.Context(), q, si.userID)
+	if err != nil {
+		s.log.Error("me: load profile", zap.Error(err))
+		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	si, err := s.session(r)
+	if err != nil || si == nil {
+		if err != nil {
+			s.log.Error("logout: session", zap.Error(err))
+		}
+		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	if _, err := s.store.Read().DeleteSession(r.Context(), si.sessionID); err != nil {
+		s.log.Error("logout: delete session", zap.Error(err))
+		s.httpError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	http.SetCookie(w, s.sessionCookie("", -1))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.log.Error("health: database", zap.Error(err))
+		s.writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// cleanupLoop deletes expired flows, passcodes and sessions periodically.
+func (s *Server) cleanupLoop(stop <-chan struct{}) {
+	defer close(s.cleanupDone)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := s.store.Read().DeleteExpired(s.baseCtx, s.now()); err != nil {
+			s.log.Warn("delete expired rows", zap.Error(err))
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,490 @@
+package flowserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/store"
+)
+
+// flowTTL is the lifetime of login, registration and profile flows, fixed at creation.
+const flowTTL = 24 * time.Hour
+
+// Flow-level errors with Hanko's messages and statuses.
+type flowError struct {
+	status int
+	err    flowapi.Error
+}
+
+func newFlowError(status int, code, msg string) *flowError {
+	return &flowError{status: status, err: flowapi.Error{Code: code, Message: msg}}
+}
+
+var (
+	errTechnical          = newFlowError(500, flowapi.ErrTechnical, "Something went wrong.")
+	errFlowExpired        = newFlowError(410, flowapi.ErrFlowExpired, "The flow has expired.")
+	errFlowDiscontinuity  = newFlowError(500, flowapi.ErrFlowDiscontinuity, "The flow can't be continued.")
+	errNotPermitted       = newFlowError(403, flowapi.ErrOperationNotPermitted, "The operation is not permitted.")
+	errFormDataInvalid    = newFlowError(400, flowapi.ErrFormDataInvalid, "Form data invalid.")
+	errPasscodeMaxAttempt = newFlowError(401, flowapi.ErrPasscodeMaxAttempts, "The passcode was entered wrong too many times.")
+	errRateLimit          = newFlowError(429, flowapi.ErrRateLimitExceeded, "The rate limit has been exceeded.")
+	errUnauthorized       = newFlowError(401, flowapi.ErrUnauthorized, "The session is invalid.")
+)
+
+// Ctx is what a state hook or an action sees of the current step. All database work goes
+// through Q, which is the step's transaction: the flow update and everything the step wrote
+// commit together or not at all.
+type Ctx struct {
+	s    *Server
+	ctx  context.Context
+	r    *http.Request
+	q    store.Q
+	now  time.Time
+	flow *store.Flow
+	def  *flowDef
+
+	state     string
+	st        stash
+	startData json.RawMessage // flow data before the action, for the history snapshot
+	inputs    map[string]inputValue
+	session   *sessionInfo // profile flow: the session that authorised the request
+
+	payload       map[string]any
+	flowErr       *flowError
+	inputErrs     map[string]*flowapi.Error
+	next          []string // Continue called: states to put in front of the schedule
+	continued     bool
+	reverted      bool
+	stayed        bool
+	preventRevert bool
+	header        http.Header
+	afterCommit   []func()
+}
+
+// Context returns the request context.
+func (c *Ctx) Context() context.Context { return c.ctx }
+
+// Request returns the HTTP request.
+func (c *Ctx) Request() *http.Request { return c.r }
+
+// Q returns the step's transaction.
+func (c *Ctx) Q() store.Q { return c.q }
+
+// Now returns the step's clock reading.
+func (c *Ctx) Now() time.Time { return c.now }
+
+// FlowName returns login, registration or profile.
+func (c *Ctx) FlowName() string { return c.def.name }
+
+// FlowID returns the flow's UUID.
+func (c *Ctx) FlowID() string { return c.flow.ID }
+
+// State returns the current state name.
+func (c *Ctx) State() string { return c.state }
+
+// Data returns the flow data, mutable by actions and hooks.
+func (c *Ctx) Data() *flowData { return &c.st.Data }
+
+// Input returns a submitted string input (validated and coerced).
+func (c *Ctx) Input(name string) string { return c.inputs[name].str }
+
+// InputBool returns a submitted boolean input.
+func (c *Ctx) InputBool(name string) bool { return c.inputs[name].b }
+
+// InputJSON returns a submitted json input as raw JSON (nil if absent).
+func (c *Ctx) InputJSON(name string) json.RawMessage { return c.inputs[name].json }
+
+// StashGet decodes the extension value stored under key into v; it reports whether one existed.
+func (c *Ctx) StashGet(key string, v any) (bool, error) {
+	raw, ok := c.st.Data.Ext[key]
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// StashSet stores an extension value under key (nil deletes it).
+func (c *Ctx) StashSet(key string, v any) error {
+	if v == nil {
+		delete(c.st.Data.Ext, key)
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("stash %s: %w", key, err)
+	}
+	if c.st.Data.Ext == nil {
+		c.st.Data.Ext = map[string]json.RawMessage{}
+	}
+	c.st.Data.Ext[key] = raw
+	return nil
+}
+
+// SetPayload sets a key of the response payload.
+func (c *Ctx) SetPayload(key string, v any) { c.payload[key] = v }
+
+// Header returns the response headers to add (session token, cookies).
+func (c *Ctx) Header() http.Header { return c.header }
+
+// AfterCommit runs fn once the step has been committed (e.g. sending mail).
+func (c *Ctx) AfterCommit(fn func()) { c.afterCommit = append(c.afterCommit, fn) }
+
+// Continue moves to the given states (put in front of the schedule); with none, to the next
+// scheduled state.
+func (c *Ctx) Continue(states ...string) { c.continued, c.next = true, states }
+
+// Stay keeps the current state and runs its entry hooks again (e.g. resend_passcode).
+func (c *Ctx) Stay() { c.stayed = true }
+
+// Revert goes back to the state before the last transition.
+func (c *Ctx) Revert() { c.reverted = true }
+
+// PreventRevert makes the transition of this step permanent: the next state offers no back.
+func (c *Ctx) PreventRevert() { c.preventRevert = true }
+
+// Fail ends the step with a flow error: 4xx keeps the state, 5xx moves the flow to error.
+func (c *Ctx) Fail(e *flowError) { c.flowErr = e }
+
+// InputError ends the step with 400 form_data_invalid_error and an error on one input.
+func (c *Ctx) InputError(input string, e *flowapi.Error) {
+	if c.inputErrs == nil {
+		c.inputErrs = map[string]*flowapi.Error{}
+	}
+	c.inputErrs[input] = e
+	c.flowErr = errFormDataInvalid
+}
+
+func (c *Ctx) canRevert() bool { return len(c.st.History) > 0 }
+
+// enter makes name the current state and runs its entry hooks.
+func (c *Ctx) enter(name string) error {
+	st, ok := c.def.states[name]
+	if !ok {
+		return fmt.Errorf("flow %s has no state %q", c.def.name, name)
+	}
+	// The payload is not reset: an action may set payload for the state it enters (e.g. a
+	// redirect URL), and entry hooks add theirs.
+	c.state = name
+	for _, fn := range st.before {
+		if err := fn(c); err != nil {
+			return fmt.Errorf("enter %s: %w", name, err)
+		}
+		if c.flowErr != nil {
+			break
+		}
+	}
+	if c.flowErr != nil && c.flowErr.status >= 500 {
+		c.toErrorState()
+	}
+	return nil
+}
+
+func (c *Ctx) toErrorState() {
+	c.state = flowapi.StateError
+	c.st.Scheduled, c.st.History = nil, nil
+	c.payload = map[string]any{}
+}
+
+// resolve applies the outcome of the executed action to the flow.
+func (c *Ctx) resolve() error {
+	if c.flowErr != nil {
+		if c.flowErr.status >= 500 {
+			c.toErrorState()
+		}
+		return nil
+	}
+	switch {
+	case c.reverted:
+		h := c.st.History
+		if len(h) == 0 {
+			return errors.New("revert without history")
+		}
+		last := h[len(h)-1]
+		c.st.History = h[:len(h)-1]
+		c.st.Scheduled = last.Scheduled
+		var d flowData
+		if err := json.Unmarshal(last.Data, &d); err != nil {
+			return fmt.Errorf("revert: %w", err)
+		}
+		c.st.Data = d
+		return c.enter(last.State)
+	case c.continued:
+		queue := append(append([]string{}, c.next...), c.st.Scheduled...)
+		if len(queue) == 0 {
+			return fmt.Errorf("state %s: nothing scheduled to continue with", c.state)
+		}
+		if c.preventRevert {
+			// Nothing before a committed step can be reverted to: drop the history.
+			c.st.History = nil
+		} else {
+			c.st.History = append(c.st.History, snapshot{State: c.state, Scheduled: c.st.Scheduled, Data: c.startData})
+		}
+		c.st.Scheduled = queue[1:]
+		return c.enter(queue[0])
+	case c.stayed:
+		return c.enter(c.state)
+	}
+	return nil
+}
+
+// response renders the current state.
+func (c *Ctx) response(status int, executed string) *flowapi.Response {
+	resp := &flowapi.Response{Name: c.state, Status: status, CSRFToken: c.flow.CSRF, Actions: flowapi.Actions{}, Links: json.RawMessage("null")}
+	if c.flowErr != nil {
+		e := c.flowErr.err
+		resp.Error = &e
+	}
+	payload, err := json.Marshal(c.payload)
+	if err != nil || c.payload == nil {
+		payload = []byte("{}")
+	}
+	resp.Payload = payload
+	st := c.def.states[c.state]
+	if st == nil {
+		return resp
+	}
+	for _, a := range st.actions {
+		if a.shown != nil && !a.shown(c) {
+			continue
+		}
+		wa := &flowapi.Action{Href: flowapi.Href(c.def.name, a.name, c.flow.ID), Inputs: flowapi.Inputs{}, Name: a.name, Description: a.description}
+		if a.inputs != nil {
+			for _, in := range a.inputs(c) {
+				w := in.wire()
+				if a.name == executed {
+					w.Error = c.inputErrs[in.name]
+				}
+				wa.Inputs[in.name] = w
+			}
+		}
+		resp.Actions[a.name] = wa
+	}
+	return resp
+}
+
+// preCheckResponse is the shape of errors that leave the flow untouched.
+func preCheckResponse(e *flowError) *flowapi.Response {
+	ee := e.err
+	return &flowapi.Response{Name: flowapi.StateError, Status: e.status, Actions: flowapi.Actions{}, Error: &ee, Links: json.RawMessage("null")}
+}
+
+func (s *Server) writeFlow(w http.ResponseWriter, resp *flowapi.Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.Status)
+	if err := json.NewEncoder(w).Encode(resp); err != nil {
+		s.log.Debug("write flow response", zap.Error(err))
+	}
+}
+
+// serveFlow handles POST /<flow>.
+func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, def *flowDef) {
+	var sess *sessionInfo
+	if def.guard != nil {
+		var fe *flowError
+		if sess, fe = def.guard(r); fe != nil {
+			s.writeFlow(w, preCheckResponse(fe))
+			return
+		}
+	}
+	raw := r.URL.Query().Get("action")
+	if raw == "" {
+		resp, err := s.createFlow(r, def, sess)
+		if err != nil {
+			s.log.Error("create flow", zap.String("flow", def.name), zap.Error(err))
+			resp = preCheckResponse(errTechnical)
+		}
+		s.writeFlow(w, resp)
+		return
+	}
+	resp := s.executeFlow(r, def, raw, sess)
+	for k, vs := range resp.header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	s.writeFlow(w, resp.Response)
+	// Work after commit (mail delivery) runs before the handler returns, so the client's
+	// answer arrives once the passcode is on its way; the database is not held meanwhile.
+	for _, fn := range resp.afterCommit {
+		fn()
+	}
+}
+
+func (s *Server) createFlow(r *http.Request, def *flowDef, sess *sessionInfo) (*flowapi.Response, error) {
+	now := s.now()
+	id, err := newUUID()
+	if err != nil {
+		return nil, err
+	}
+	csrf, err := newCSRF()
+	if err != nil {
+		return nil, err
+	}
+	f := &store.Flow{ID: id, Name: def.name, State: flowapi.StatePreflight, CSRF: csrf, Version: 1,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(flowTTL)}
+	c := &Ctx{s: s, ctx: r.Context(), r: r, now: now, flow: f, def: def, session: sess, payload: map[string]any{},
+		st: stash{Scheduled: append([]string{}, def.initial...)}, header: http.Header{}}
+	var resp *flowapi.Response
+	err = s.store.Tx(r.Context(), func(q store.Q) error {
+		c.q = q
+		if err := c.enter(flowapi.StatePreflight); err != nil {
+			return err
+		}
+		f.State = c.state
+		if f.Stash, err = json.Marshal(c.st); err != nil {
+			return err
+		}
+		if err := q.CreateFlow(r.Context(), f); err != nil {
+			return err
+		}
+		resp = c.response(http.StatusOK, "")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// stepResult is a rendered step plus what must happen around writing it.
+type stepResult struct {
+	*flowapi.Response
+	header      http.Header
+	afterCommit []func()
+}
+
+func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, sess *sessionInfo) stepResult {
+	fail := func(e *flowError) stepResult { return stepResult{Response: preCheckResponse(e)} }
+	name, flowID, ok := strings.Cut(rawAction, "@")
+	if !ok || name == "" || !isUUID(flowID) {
+		return fail(errTechnical)
+	}
+	body, err := readActionRequest(r)
+	if err != nil {
+		s.log.Debug("flow action body", zap.Error(err))
+		return fail(errTechnical)
+	}
+	if !s.locks.tryLock(flowID) {
+		return fail(errTechnical)
+	}
+	defer s.locks.unlock(flowID)
+
+	ctx := r.Context()
+	f, err := s.store.Read().GetFlow(ctx, flowID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.Name != def.name) {
+		return fail(errNotPermitted)
+	}
+	if err != nil {
+		s.log.Error("load flow", zap.Error(err))
+		return fail(errTechnical)
+	}
+	now := s.now()
+	if now.After(f.ExpiresAt) {
+		return fail(errFlowExpired)
+	}
+	if body.CSRFToken == "" || !constantTimeEqual(body.CSRFToken, f.CSRF) {
+		return fail(errNotPermitted)
+	}
+	st, err := decodeStash(f.Stash)
+	if err != nil {
+		s.log.Error("load flow", zap.Error(err))
+		return fail(errTechnical)
+	}
+	// Until the step's transaction starts, shown() conditions read outside of it.
+	c := &Ctx{s: s, ctx: ctx, r: r, q: s.store.Read(), now: now, flow: f, def: def, state: f.State, st: st, session: sess,
+		payload: map[string]any{}, header: http.Header{}, inputs: map[string]inputValue{}}
+	c.startData, _ = json.Marshal(st.Data)
+	stateDef := def.states[f.State]
+	var action *actionDef
+	if stateDef != nil {
+		action = stateDef.find(name)
+	}
+	if action == nil || (action.shown != nil && !action.shown(c)) {
+		return fail(errNotPermitted)
+	}
+	prevVersion := f.Version
+	var resp *flowapi.Response
+	err = s.store.Tx(ctx, func(q store.Q) error {
+		c.q = q
+		if action.inputs != nil {
+			for _, in := range action.inputs(c) {
+				v, ierr := in.parse(body.InputData[in.name])
+				c.inputs[in.name] = v
+				if ierr != nil {
+					c.InputError(in.name, ierr)
+				}
+			}
+		}
+		if c.flowErr == nil {
+			if err := action.run(c); err != nil {
+				return fmt.Errorf("action %s: %w", name, err)
+			}
+		}
+		if err := c.resolve(); err != nil {
+			return err
+		}
+		if f.CSRF, err = newCSRF(); err != nil {
+			return err
+		}
+		f.State, f.UpdatedAt = c.state, now
+		if f.Stash, err = json.Marshal(c.st); err != nil {
+			return err
+		}
+		if err := q.UpdateFlow(ctx, f, prevVersion); err != nil {
+			return err
+		}
+		// Rendered inside the transaction: shown() and input conditions may query it.
+		status := http.StatusOK
+		if c.flowErr != nil {
+			status = c.flowErr.status
+		}
+		resp = c.response(status, name)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			s.log.Warn("concurrent flow update", zap.String("flow_id", flowID))
+		} else {
+			s.log.Error("flow action failed", zap.String("flow", def.name), zap.String("action", name), zap.Error(err))
+		}
+		return fail(errTechnical)
+	}
+	return stepResult{Response: resp, header: c.header, afterCommit: c.afterCommit}
+}
+
+// readActionRequest decodes the JSON body of an action. An empty body is an empty request
+// (it then fails the csrf check); anything but JSON is a technical error, as in Hanko.
+func readActionRequest(r *http.Request) (flowActionRequest, error) {
+	var req flowActionRequest
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err != nil {
+		return req, fmt.Errorf("read body: %w", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return req, nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return req, fmt.Errorf("unsupported content type %q", mt)
+	}
+	if err := json.Unmarshal(data, &req); err != nil {
+		return req, fmt.Errorf("decode body: %w", err)
+	}
+	return req, nil
+}
+
+// flowActionRequest is flowapi.ActionRequest with inputs kept raw for per-type coercion.
+type flowActionRequest struct {
+	InputData map[string]json.RawMessage `json:"input_data"`
+	CSRFToken string                     `json:"csrf_token"`
+}

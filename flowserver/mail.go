@@ -1,0 +1,171 @@
+package flowserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"mime"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Passcode mail templates (Hanko's names). The *_attempted ones carry no code: they answer
+// an attempt on an address whose account state must not be disclosed.
+const (
+	TemplateLogin                      = "login"
+	TemplateRecovery                   = "recovery"
+	TemplateEmailVerification          = "email_verification"
+	TemplateEmailLoginAttempted        = "email_login_attempted"
+	TemplateEmailRegistrationAttempted = "email_registration_attempted"
+)
+
+// Mail is one passcode e-mail.
+type Mail struct {
+	To       string
+	Subject  string
+	Body     string
+	Template string // Template* constant
+	Code     string // "" for templates without a code
+	Language string // X-Language of the request
+}
+
+// Mailer delivers passcode mails. The server uses SMTP when Config.SMTP is set and a
+// development logger otherwise; Config.Mailer overrides both (tests capture codes with it).
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// composeMail fills subject and body for a template (English only).
+func composeMail(service, to, template, code, lang string, ttl time.Duration) Mail {
+	m := Mail{To: to, Template: template, Code: code, Language: lang}
+	mins := int(ttl.Minutes())
+	switch template {
+	case TemplateEmailLoginAttempted:
+		m.Subject = "Sign-in attempt"
+		m.Body = fmt.Sprintf("Someone tried to sign in to %s with this e-mail address, but no account exists for it.\n"+
+			"If this was you, you can create an account instead. Otherwise you can ignore this e-mail.\n", service)
+	case TemplateEmailRegistrationAttempted:
+		m.Subject = "Sign-up attempt"
+		m.Body = fmt.Sprintf("Someone tried to create a %s account with this e-mail address, but an account already exists.\n"+
+			"If this was you, sign in instead. Otherwise you can ignore this e-mail.\n", service)
+	case TemplateRecovery:
+		m.Subject = "Use passcode " + code + " to reset your password"
+		m.Body = fmt.Sprintf("Enter the following passcode to reset your %s password:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
+	case TemplateEmailVerification:
+		m.Subject = "Use passcode " + code + " to verify your e-mail address"
+		m.Body = fmt.Sprintf("Enter the following passcode to verify your e-mail address for %s:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
+	default:
+		m.Subject = "Use passcode " + code + " to sign in"
+		m.Body = fmt.Sprintf("Enter the following passcode to sign in to %s:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
+	}
+	return m
+}
+
+// logMailer writes passcodes to the log instead of mailing them. Development only.
+type logMailer struct{ log *zap.Logger }
+
+func (l logMailer) Send(_ context.Context, m Mail) error {
+	fields := []zap.Field{zap.String("email", m.To), zap.String("template", m.Template)}
+	if m.Code != "" {
+		fields = append(fields, zap.String("passcode", m.Code))
+	}
+	l.log.Warn("passcode e-mail not sent: no SMTP server configured, logging the passcode instead (development only, never use in production)", fields...)
+	return nil
+}
+
+// smtpMailer sends mail through an SMTP server.
+type smtpMailer struct {
+	cfg     SMTPConfig
+	service string
+}
+
+func (s smtpMailer) Send(ctx context.Context, m Mail) error {
+	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tlsCfg := &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12}
+	var conn net.Conn
+	var err error
+	if s.cfg.TLS == "tls" {
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsCfg}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = dialer.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("smtp dial %s: %w", addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	c, err := smtp.NewClient(conn, s.cfg.Host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("smtp greeting: %w", err)
+	}
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		return fmt.Errorf("smtp hello: %w", err)
+	}
+	if s.cfg.TLS == "starttls" {
+		if err := c.StartTLS(tlsCfg); err != nil {
+			return fmt.Errorf("smtp starttls: %w", err)
+		}
+	}
+	if s.cfg.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.cfg.Host)); err != nil {
+			return fmt.Errorf("smtp auth: %w", err)
+		}
+	}
+	from, err := mail.ParseAddress(s.cfg.From)
+	if err != nil {
+		return fmt.Errorf("smtp from address: %w", err)
+	}
+	if err := c.Mail(from.Address); err != nil {
+		return fmt.Errorf("smtp MAIL FROM: %w", err)
+	}
+	if err := c.Rcpt(m.To); err != nil {
+		return fmt.Errorf("smtp RCPT TO: %w", err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("smtp DATA: %w", err)
+	}
+	if from.Name == "" {
+		from.Name = s.service
+	}
+	if _, err := wc.Write(s.message(from, m)); err != nil {
+		return fmt.Errorf("smtp write: %w", err)
+	}
+	if err := wc.Close(); err != nil {
+		return fmt.Errorf("smtp end of data: %w", err)
+	}
+	return c.Quit()
+}
+
+func (s smtpMailer) message(from *mail.Address, m Mail) []byte {
+	var b bytes.Buffer
+	id, _ := newUUID()
+	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	hdr("From", from.String())
+	hdr("To", (&mail.Address{Address: m.To}).String())
+	hdr("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	hdr("Date", time.Now().Format(time.RFC1123Z))
+	hdr("Message-ID", "<"+id+"@"+s.cfg.Host+">")
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", "text/plain; charset=utf-8")
+	hdr("Content-Transfer-Encoding", "8bit")
+	if m.Language != "" {
+		hdr("Content-Language", m.Language)
+	}
+	b.WriteString("\r\n")
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n"))
+	return b.Bytes()
+}

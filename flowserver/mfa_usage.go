@@ -1,0 +1,100 @@
+package flowserver
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowapi"
+)
+
+var errPlatformAuthenticatorRequired = newFlowError(401, flowapi.ErrPlatformAuthenticatorReqd,
+	"The device or browser does not support the required platform authenticators.")
+
+// registerMFAUsage schedules the second factor after a login's first factor, and MFA
+// enrolment for users without one when MFA is required.
+func (s *Server) registerMFAUsage(r *registry) {
+	login := r.flow(flowapi.FlowLogin)
+	login.schedule(phaseMFAUsage, func(c *Ctx) []string {
+		if st := s.mfaUsageState(c); st != "" {
+			return []string{st}
+		}
+		return nil
+	})
+	login.schedule(phaseMFACreation, func(c *Ctx) []string {
+		d := c.Data()
+		if s.cfg.MFA != MFARequired || d.LoginMethod == methodPasskey || !d.UserExists {
+			return nil
+		}
+		otp, err := c.Q().HasOTPSecret(c.Context(), d.UserID)
+		if err != nil {
+			return s.schedulerFailed(c, err)
+		}
+		key, err := s.hasSecurityKey(c, d.UserID)
+		if err != nil {
+			return s.schedulerFailed(c, err)
+		}
+		if otp || key {
+			return nil
+		}
+		return []string{"mfa_method_chooser"}
+	})
+}
+
+// schedulerFailed ends the step with technical_error: a second factor must never be
+// skipped because it could not be looked up.
+func (s *Server) schedulerFailed(c *Ctx, err error) []string {
+	s.log.Error("schedule MFA states", zap.Error(err))
+	c.Fail(errTechnical)
+	return nil
+}
+
+// hasSecurityKey reports whether the user has an MFA-only WebAuthn credential.
+func (s *Server) hasSecurityKey(c *Ctx, userID string) (bool, error) {
+	creds, err := c.reader().Credentials(c.Context(), userID)
+	if err != nil {
+		return false, err
+	}
+	for _, cr := range creds {
+		if cr.MFAOnly {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// mfaUsageState is the second-factor state the identified user must pass after the first
+// factor: login_security_key or login_otp, none after a passkey login, without MFA set up
+// or on a trusted device.
+func (s *Server) mfaUsageState(c *Ctx) string {
+	d := c.Data()
+	if s.cfg.MFA == MFAOff || d.LoginMethod == methodPasskey || !d.UserExists {
+		return ""
+	}
+	key, err := s.hasSecurityKey(c, d.UserID)
+	if err != nil {
+		s.schedulerFailed(c, err)
+		return ""
+	}
+	otp, err := c.Q().HasOTPSecret(c.Context(), d.UserID)
+	if err != nil {
+		s.schedulerFailed(c, err)
+		return ""
+	}
+	if !key && !otp {
+		return ""
+	}
+	trusted, err := s.deviceTrusted(c, d.UserID)
+	if err != nil {
+		s.schedulerFailed(c, err)
+		return ""
+	}
+	switch {
+	case trusted:
+		return ""
+	case key && d.WebAuthnAvailable:
+		return "login_security_key"
+	case otp:
+		return "login_otp"
+	}
+	c.Fail(errPlatformAuthenticatorRequired)
+	return ""
+}

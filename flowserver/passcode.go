@@ -1,0 +1,177 @@
+package flowserver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/store"
+)
+
+const (
+	passcodeTTL      = 5 * time.Minute
+	passcodeMaxTries = 3
+	// passcodeCost hashes 6-digit codes at rest; they live minutes and allow 3 tries.
+	passcodeCost = bcrypt.DefaultCost
+)
+
+// registerPasscode defines passcode_confirmation, shared by login and registration.
+func (s *Server) registerPasscode(r *registry) {
+	st := r.state("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	st.onEnter(s.passcodeOnEnter)
+	st.action(&actionDef{
+		name:        "verify_passcode",
+		description: "Enter a passcode.",
+		inputs: func(*Ctx) []inputDef {
+			return []inputDef{{name: "code", typ: flowapi.TypeString, required: ptr(true)}}
+		},
+		run: s.verifyPasscode,
+	})
+	st.action(&actionDef{
+		name:        "resend_passcode",
+		description: "Send the passcode email again.",
+		run: func(c *Ctx) error {
+			if !s.takePasscodeToken(c) {
+				return nil
+			}
+			if err := s.sendPasscode(c); err != nil {
+				return err
+			}
+			c.Stay()
+			return nil
+		},
+	})
+	st.action(backAction())
+}
+
+// takePasscodeToken uses one passcode rate-limit token (IP and address); when none is left
+// the step answers 429 with resend_after.
+func (s *Server) takePasscodeToken(c *Ctx) bool {
+	ok, retry := s.passcodeLimit.take("passcode/"+clientIP(c.Request())+"/"+c.Data().Email, c.Now())
+	if !ok {
+		c.SetPayload("resend_after", retry)
+		c.Fail(errRateLimit)
+	}
+	return ok
+}
+
+// passcodeOnEnter mails a passcode unless the flow still holds a usable one. Entering the
+// state uses a rate-limit token either way, as Hanko does.
+func (s *Server) passcodeOnEnter(c *Ctx) error {
+	if !s.takePasscodeToken(c) {
+		return nil
+	}
+	if id := c.Data().PasscodeID; id != "" {
+		p, err := c.Q().GetPasscode(c.Context(), id)
+		if err == nil && p.Tries < passcodeMaxTries && c.Now().Before(p.ExpiresAt) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return s.sendPasscode(c)
+}
+
+// sendPasscode creates a new passcode for the flow's address (replacing the previous one)
+// and mails it after the step commits. Templates without a code still get a random code
+// that is never sent, so every guess fails the same way.
+func (s *Server) sendPasscode(c *Ctx) error {
+	d := c.Data()
+	if d.PasscodeID != "" {
+		if err := c.Q().DeletePasscode(c.Context(), d.PasscodeID); err != nil {
+			return err
+		}
+	}
+	code, err := randomString(6, "0123456789")
+	if err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(code), passcodeCost)
+	if err != nil {
+		return fmt.Errorf("hash passcode: %w", err)
+	}
+	id, err := newUUID()
+	if err != nil {
+		return err
+	}
+	now := c.Now()
+	if err := c.Q().CreatePasscode(c.Context(), &store.Passcode{ID: id, FlowID: c.FlowID(), Email: d.Email,
+		Hash: string(hash), CreatedAt: now, ExpiresAt: now.Add(passcodeTTL)}); err != nil {
+		return err
+	}
+	d.PasscodeID = id
+	template := d.PasscodeTemplate
+	if template == "" {
+		template = TemplateLogin
+	}
+	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
+		code = ""
+	}
+	m := composeMail(s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL)
+	c.AfterCommit(func() {
+		if err := s.mailer.Send(s.baseCtx, m); err != nil {
+			s.log.Error("send passcode mail", zap.String("email", m.To), zap.String("template", m.Template), zap.Error(err))
+		}
+	})
+	return nil
+}
+
+func (s *Server) verifyPasscode(c *Ctx) error {
+	d := c.Data()
+	var p *store.Passcode
+	if d.PasscodeID != "" {
+		var err error
+		if p, err = c.Q().GetPasscode(c.Context(), d.PasscodeID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if p == nil || !c.Now().Before(p.ExpiresAt) {
+		c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+		return nil
+	}
+	if p.Tries >= passcodeMaxTries {
+		c.Fail(errPasscodeMaxAttempt)
+		return nil
+	}
+	if bcrypt.CompareHashAndPassword([]byte(p.Hash), []byte(c.Input("code"))) != nil {
+		p.Tries++
+		if err := c.Q().SetPasscodeTries(c.Context(), p.ID, p.Tries); err != nil {
+			return err
+		}
+		if p.Tries >= passcodeMaxTries {
+			c.Fail(errPasscodeMaxAttempt)
+		} else {
+			c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+		}
+		return nil
+	}
+	if err := c.Q().DeletePasscode(c.Context(), p.ID); err != nil {
+		return err
+	}
+	d.PasscodeID = ""
+	d.EmailVerified = true
+	d.addAMR(amrPasscode)
+	c.PreventRevert()
+	switch d.PasscodeTemplate {
+	case TemplateLogin, TemplateRecovery:
+		if !d.UserExists {
+			c.Fail(errNotPermitted)
+			return nil
+		}
+		if d.LoginMethod == "" {
+			d.LoginMethod = methodPasscode
+		}
+		c.Continue(c.onboardingStates()...)
+	case TemplateEmailVerification:
+		c.Continue()
+	default:
+		// Code-less templates never get here: their code is never sent.
+		c.Fail(errNotPermitted)
+	}
+	return nil
+}

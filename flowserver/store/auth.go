@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Passcode is a hashed one-time e-mail code bound to a flow.
+type Passcode struct {
+	ID        string
+	FlowID    string
+	Email     string
+	Hash      string
+	Tries     int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// CreatePasscode inserts a passcode.
+func (q Q) CreatePasscode(ctx context.Context, p *Passcode) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO passcodes (id, flow_id, email, hash, tries, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.FlowID, p.Email, p.Hash, p.Tries, micro(p.CreatedAt), micro(p.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store: create passcode: %w", err)
+	}
+	return nil
+}
+
+// GetPasscode loads a passcode by id.
+func (q Q) GetPasscode(ctx context.Context, id string) (*Passcode, error) {
+	var p Passcode
+	var created, expires int64
+	err := q.q.QueryRowContext(ctx, `SELECT id, flow_id, email, hash, tries, created_at, expires_at FROM passcodes WHERE id = ?`, id).
+		Scan(&p.ID, &p.FlowID, &p.Email, &p.Hash, &p.Tries, &created, &expires)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	p.CreatedAt, p.ExpiresAt = fromMicro(created), fromMicro(expires)
+	return &p, nil
+}
+
+// SetPasscodeTries records the number of wrong attempts.
+func (q Q) SetPasscodeTries(ctx context.Context, id string, tries int) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE passcodes SET tries = ? WHERE id = ?`, tries, id); err != nil {
+		return fmt.Errorf("store: update passcode: %w", err)
+	}
+	return nil
+}
+
+// DeletePasscode removes a passcode (after use).
+func (q Q) DeletePasscode(ctx context.Context, id string) error {
+	if _, err := q.q.ExecContext(ctx, `DELETE FROM passcodes WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: delete passcode: %w", err)
+	}
+	return nil
+}
+
+// Session is a server-side session; the JWT's session_id names it.
+type Session struct {
+	ID        string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	LastUsed  time.Time
+	IPAddress string
+	UserAgent string
+}
+
+// CreateSession inserts a session and deletes the user's oldest sessions beyond limit.
+func (q Q) CreateSession(ctx context.Context, s *Session, limit int) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, created_at, expires_at, last_used, ip_address, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.UserID, micro(s.CreatedAt), micro(s.ExpiresAt), micro(s.LastUsed), s.IPAddress, s.UserAgent)
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	_, err = q.q.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id NOT IN
+		(SELECT id FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?)`, s.UserID, s.UserID, limit)
+	if err != nil {
+		return fmt.Errorf("store: trim sessions: %w", err)
+	}
+	return nil
+}
+
+// GetSession loads a session by id.
+func (q Q) GetSession(ctx context.Context, id string) (*Session, error) {
+	var s Session
+	var created, expires, used int64
+	err := q.q.QueryRowContext(ctx, `SELECT id, user_id, created_at, expires_at, last_used, ip_address, user_agent
+		FROM sessions WHERE id = ?`, id).Scan(&s.ID, &s.UserID, &created, &expires, &used, &s.IPAddress, &s.UserAgent)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	s.CreatedAt, s.ExpiresAt, s.LastUsed = fromMicro(created), fromMicro(expires), fromMicro(used)
+	return &s, nil
+}
+
+// TouchSession bumps last_used.
+func (q Q) TouchSession(ctx context.Context, id string, now time.Time) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE sessions SET last_used = ? WHERE id = ?`, micro(now), id); err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession removes a session; it reports whether one was removed.
+func (q Q) DeleteSession(ctx context.Context, id string) (bool, error) {
+	res, err := q.q.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+	if err != nil {
+		return false, fmt.Errorf("store: delete session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// SigningKey is a JWT signing key (PKCS#8 DER private key).
+type SigningKey struct {
+	KID        string
+	PrivateKey []byte
+	CreatedAt  time.Time
+}
+
+// SigningKeys lists all keys, newest first.
+func (q Q) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT kid, private_key, created_at FROM signing_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list signing keys: %w", err)
+	}
+	defer rows.Close()
+	var out []SigningKey
+	for rows.Next() {
+		var k SigningKey
+		var created int64
+		if err := rows.Scan(&k.KID, &k.PrivateKey, &created); err != nil {
+			return nil, fmt.Errorf("store: scan signing key: %w", err)
+		}
+		k.CreatedAt = fromMicro(created)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// AddSigningKey stores a new key.
+func (q Q) AddSigningKey(ctx context.Context, k SigningKey) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
+		k.KID, k.PrivateKey, micro(k.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: add signing key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestMigrationsAreIdempotentAndDataSurvives(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "db.sqlite")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	s := openTemp(t, path)
+	if err := s.Tx(ctx, func(q Q) error {
+		if err := q.CreateUser(ctx, &User{ID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		return q.CreateEmail(ctx, &Email{ID: "e1", UserID: "u1", Address: "a@example.com", Verified: true, Primary: true, CreatedAt: now, UpdatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTemp(t, path)
+	defer s.Close()
+	files, _ := migrationFS.ReadDir("migrations")
+	var n int
+	if err := s.Read().QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(files) {
+		t.Fatalf("schema_migrations rows %d (%d files), %v", n, len(files), err)
+	}
+	e, err := s.Read().EmailByAddress(ctx, "a@example.com")
+	if err != nil || e.UserID != "u1" || !e.Verified || !e.Primary || !e.CreatedAt.Equal(now) {
+		t.Fatalf("email after reopen: %+v, %v", e, err)
+	}
+	// Foreign keys are enforced.
+	err = s.Read().CreateEmail(ctx, &Email{ID: "e2", UserID: "nobody", Address: "b@example.com", CreatedAt: now, UpdatedAt: now})
+	if err == nil {
+		t.Fatal("email for a missing user was accepted")
+	}
+}
+
+func TestFailedTransactionWritesNothing(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(q Q) error {
+		if err := q.CreateUser(ctx, &User{ID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Tx error %v", err)
+	}
+	if _, err := s.Read().GetUser(ctx, "u1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rolled-back user visible: %v", err)
+	}
+}
+
+func TestOptimisticFlowUpdateAndSessionLimit(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	q := s.Read()
+	f := &Flow{ID: "f1", Name: "login", State: "preflight", Stash: []byte(`{}`), CSRF: "x", Version: 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := q.CreateFlow(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	stale := *f
+	f.State = "login_init"
+	if err := q.UpdateFlow(ctx, f, 1); err != nil || f.Version != 2 {
+		t.Fatalf("update: %v version %d", err, f.Version)
+	}
+	stale.State = "other"
+	if err := q.UpdateFlow(ctx, &stale, 1); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale update: %v", err)
+	}
+	got, _ := q.GetFlow(ctx, "f1")
+	if got.State != "login_init" || got.Version != 2 {
+		t.Fatalf("flow %+v", got)
+	}
+
+	if err := q.CreateUser(ctx, &User{ID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"s1", "s2", "s3"} {
+		at := now.Add(time.Duration(i) * time.Second)
+		if err := q.CreateSession(ctx, &Session{ID: id, UserID: "u1", CreatedAt: at, ExpiresAt: at.Add(time.Hour), LastUsed: at}, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.GetSession(ctx, "s1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("oldest session kept: %v", err)
+	}
+	for _, id := range []string{"s2", "s3"} {
+		if _, err := q.GetSession(ctx, id); err != nil {
+			t.Fatalf("session %s: %v", id, err)
+		}
+	}
+	if err := q.DeleteExpired(ctx, now.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.GetSession(ctx, "s3"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("expired session not deleted")
+	}
+	if _, err := q.GetFlow(ctx, "f1"); err != nil {
+		t.Fatal("flow deleted less than a day after expiry")
+	}
+}

@@ -1,0 +1,245 @@
+package flowserver
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+	"image/png"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/store"
+)
+
+// TOTP parameters (Hanko's): SHA1, 6 digits, 30 s steps, one step of clock skew.
+const (
+	totpPeriod     = 30
+	totpSkew       = 1
+	totpSecretSize = 20
+	totpImageSize  = 200
+	amrTOTP        = "totp"
+	mfaTOTP        = "totp"
+)
+
+// Stash keys of the TOTP states.
+const (
+	stashOTPSecret   = "otp_secret"   // the secret offered for enrolment (kept across back)
+	stashOTPEnrolled = "otp_enrolled" // registration: the verified secret, written at success
+)
+
+// otpEnrolment is a verified TOTP secret and the step of the code that verified it.
+type otpEnrolment struct {
+	Secret string `json:"secret"`
+	Step   int64  `json:"step"`
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// registerTOTP defines TOTP enrolment (mfa_otp_secret_creation, offered by the MFA
+// chooser and the profile) and TOTP as second factor (login_otp).
+func (s *Server) registerTOTP(r *registry) {
+	mfaOn := func(*Ctx) bool { return s.cfg.MFA != MFAOff }
+	chooser := r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
+	chooser.onEnter(ensureOTPSecret)
+	chooser.action(continueToOTPAction(mfaOn))
+
+	create := r.state("mfa_otp_secret_creation", flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
+	create.onEnter(s.otpSecretPayload)
+	create.action(&actionDef{
+		name:        "otp_code_verify",
+		description: "Verify an OTP code",
+		inputs: func(*Ctx) []inputDef {
+			return []inputDef{{name: "otp_code", typ: flowapi.TypeString, required: ptr(true)}}
+		},
+		shown: mfaOn,
+		run:   s.verifyOTPEnrolment,
+	})
+	create.action(backAction())
+
+	loginOTP := r.state("login_otp", flowapi.FlowLogin)
+	loginOTP.action(&actionDef{
+		name:        "otp_code_validate",
+		description: "Validates the provided code.",
+		inputs: func(*Ctx) []inputDef {
+			return []inputDef{{name: "otp_code", typ: flowapi.TypeString, required: ptr(true)}}
+		},
+		run: s.validateOTP,
+	})
+	loginOTP.action(&actionDef{
+		name:        "continue_to_login_security_key",
+		description: "Continues the flow to the security key login.",
+		shown: func(c *Ctx) bool {
+			ok, err := s.hasSecurityKey(c, c.Data().UserID)
+			return err == nil && ok && c.Data().WebAuthnAvailable
+		},
+		run: func(c *Ctx) error { c.Continue("login_security_key"); return nil },
+	})
+	r.state("login_security_key", flowapi.FlowLogin).action(&actionDef{
+		name:        "continue_to_login_otp",
+		description: "Continues the flow to the OTP login.",
+		shown: func(c *Ctx) bool {
+			ok, err := c.reader().HasOTPSecret(c.Context(), c.Data().UserID)
+			return err == nil && ok
+		},
+		run: func(c *Ctx) error { c.Continue("login_otp"); return nil },
+	})
+
+	r.flow(flowapi.FlowRegistration).userCreated = append(r.flow(flowapi.FlowRegistration).userCreated,
+		func(c *Ctx, userID string) error {
+			var e otpEnrolment
+			ok, err := c.StashGet(stashOTPEnrolled, &e)
+			if err != nil || !ok {
+				return err
+			}
+			if err := c.Q().SetOTPSecret(c.Context(), &store.OTPSecret{UserID: userID, Secret: e.Secret,
+				LastUsedStep: e.Step, CreatedAt: c.Now()}); err != nil {
+				return err
+			}
+			return c.StashSet(stashOTPEnrolled, nil)
+		})
+}
+
+// continueToOTPAction is continue_to_otp_secret_creation (MFA chooser and profile); then
+// names the states after the enrolment (the profile returns to profile_init).
+func continueToOTPAction(shown func(*Ctx) bool, then ...string) *actionDef {
+	return &actionDef{
+		name:        "continue_to_otp_secret_creation",
+		description: "Create an OTP secret",
+		shown:       shown,
+		run: func(c *Ctx) error {
+			c.Continue(append([]string{"mfa_otp_secret_creation"}, then...)...)
+			return nil
+		},
+	}
+}
+
+// ensureOTPSecret draws the secret to offer before the state that leads to enrolment is
+// left, so that going back and forth shows the same secret (the QR code already scanned).
+func ensureOTPSecret(c *Ctx) error {
+	var secret string
+	if ok, err := c.StashGet(stashOTPSecret, &secret); err != nil || ok {
+		return err
+	}
+	raw := make([]byte, totpSecretSize)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("random: %w", err)
+	}
+	return c.StashSet(stashOTPSecret, b32.EncodeToString(raw))
+}
+
+// otpSecretPayload shows the secret and its QR code (otpauth URL with the service as
+// issuer and the e-mail as account).
+func (s *Server) otpSecretPayload(c *Ctx) error {
+	if err := ensureOTPSecret(c); err != nil {
+		return err
+	}
+	var secret string
+	if _, err := c.StashGet(stashOTPSecret, &secret); err != nil {
+		return err
+	}
+	raw, err := b32.DecodeString(secret)
+	if err != nil {
+		return fmt.Errorf("otp secret: %w", err)
+	}
+	account, err := s.accountName(c, c.Data().UserID)
+	if err != nil {
+		return err
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.ServiceName, AccountName: account, Secret: raw,
+		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return fmt.Errorf("otp key: %w", err)
+	}
+	img, err := key.Image(totpImageSize, totpImageSize)
+	if err != nil {
+		return fmt.Errorf("otp qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return fmt.Errorf("otp qr code: %w", err)
+	}
+	c.SetPayload("otp_secret", secret)
+	c.SetPayload("otp_image_source", "data:image/png;base64,"+base64.StdEncoding.EncodeToString(buf.Bytes()))
+	return nil
+}
+
+// totpStep returns the time step (within the allowed skew) whose code is code.
+func totpStep(secret, code string, now time.Time) (int64, bool) {
+	cur := now.Unix() / totpPeriod
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	found, step := false, int64(0)
+	for st := cur - totpSkew; st <= cur+totpSkew; st++ {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*totpPeriod, 0), opts)
+		if err == nil && constantTimeEqual(want, code) && !found {
+			found, step = true, st
+		}
+	}
+	return step, found
+}
+
+// verifyOTPEnrolment is otp_code_verify: a right code enrols the secret (registration: at
+// success), a wrong one is reported as passcode_invalid, as Hanko does.
+func (s *Server) verifyOTPEnrolment(c *Ctx) error {
+	var secret string
+	if _, err := c.StashGet(stashOTPSecret, &secret); err != nil {
+		return err
+	}
+	step, ok := totpStep(secret, c.Input("otp_code"), c.Now())
+	if secret == "" || !ok {
+		c.InputError("otp_code", inputErr(flowapi.ErrPasscodeInvalid))
+		return s.otpSecretPayload(c)
+	}
+	d := c.Data()
+	if c.FlowName() == flowapi.FlowRegistration {
+		if err := c.StashSet(stashOTPEnrolled, otpEnrolment{Secret: secret, Step: step}); err != nil {
+			return err
+		}
+		d.addAMR(amrTOTP)
+	} else if err := c.Q().SetOTPSecret(c.Context(), &store.OTPSecret{UserID: d.UserID, Secret: secret,
+		LastUsedStep: step, CreatedAt: c.Now()}); err != nil {
+		return err
+	}
+	if err := c.StashSet(stashOTPSecret, nil); err != nil {
+		return err
+	}
+	c.PreventRevert()
+	c.Continue()
+	return nil
+}
+
+// validateOTP is otp_code_validate, the TOTP second factor of a login.
+func (s *Server) validateOTP(c *Ctx) error {
+	d := c.Data()
+	if ok, retry := s.otpLimit.take("otp/"+clientIP(c.Request())+"/"+d.UserID, c.Now()); !ok {
+		c.SetPayload("retry_after", retry)
+		c.Fail(errRateLimit)
+		return nil
+	}
+	sec, err := c.Q().GetOTPSecret(c.Context(), d.UserID)
+	if err != nil {
+		return fmt.Errorf("login otp: %w", err)
+	}
+	step, ok := totpStep(sec.Secret, c.Input("otp_code"), c.Now())
+	if !ok {
+		c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeInvalid))
+		return nil
+	}
+	fresh, err := c.Q().UseOTPStep(c.Context(), d.UserID, step)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeAlreadyUsed))
+		return nil
+	}
+	d.addAMR(amrTOTP)
+	d.MFAMethod = mfaTOTP
+	c.PreventRevert()
+	c.Continue()
+	return nil
+}
