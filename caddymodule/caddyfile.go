@@ -1,0 +1,319 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("hanko", parseCaddyfile)
+	// Like Caddy's own auth handlers: after basic_auth, before everything that could answer
+	// or proxy the request (handle, route, respond, reverse_proxy, file_server, ...).
+	httpcaddyfile.RegisterDirectiveOrder("hanko", httpcaddyfile.Before, "forward_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	hanko [<matcher>] {
+//		api <url>
+//		prefix <path>
+//		cookie {
+//			name <name>
+//			domain <domain>
+//			secure on|off
+//			same_site lax|strict|none
+//			lifetime <duration>
+//			keys <hash_key> <block_key>
+//		}
+//		public <path_patterns...>
+//		header <name> <claim>
+//		templates <dir>
+//		title <text>
+//		redirect_hosts <hosts...>
+//		timeout <duration>
+//		revalidate <duration>
+//		embedded {
+//			db <path>
+//			smtp <host:port> {
+//				from <address>
+//				username <username>
+//				password <password>
+//				tls none|starttls|tls
+//			}
+//			signup on|off
+//			password on|off
+//			passcode on|off
+//			passkey on|off
+//			mfa off|optional|required
+//			rp_id <id>
+//			origins <origins...>
+//			token header|cookie
+//			expose <path>
+//		}
+//	}
+//
+// keys, public, header and redirect_hosts may be repeated; the first keys line encodes new
+// cookies and all of them decode (key rotation).
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		option := d.Val()
+		if err := once(d, seen, option); err != nil {
+			return err
+		}
+		var err error
+		switch option {
+		case "api":
+			h.API, err = singleArg(d)
+		case "prefix":
+			h.Prefix, err = singleArg(d)
+		case "cookie":
+			h.Cookie, err = unmarshalCookie(d)
+		case "public":
+			h.Public, err = appendArgs(d, h.Public)
+		case "header":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("header: want <name> <claim>, got %d argument(s)", len(args))
+			}
+			h.Header = append(h.Header, HeaderMapping{Name: args[0], Claim: args[1]})
+		case "templates":
+			h.Templates, err = singleArg(d)
+		case "title":
+			h.Title, err = singleArg(d)
+		case "redirect_hosts":
+			h.RedirectHosts, err = appendArgs(d, h.RedirectHosts)
+		case "timeout":
+			h.Timeout, err = durationArg(d)
+		case "revalidate":
+			h.Revalidate, err = durationArg(d)
+		case "embedded":
+			h.Embedded, err = unmarshalEmbedded(d)
+		default:
+			return d.Errf("unknown hanko option %q", option)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func unmarshalCookie(d *caddyfile.Dispenser) (*CookieConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	c := new(CookieConfig)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		option := d.Val()
+		if option != "keys" {
+			if err := once(d, seen, "cookie "+option); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		switch option {
+		case "name":
+			c.Name, err = singleArg(d)
+		case "domain":
+			c.Domain, err = singleArg(d)
+		case "secure":
+			c.Secure, err = onOff(d)
+		case "same_site":
+			c.SameSite, err = oneOf(d, "lax", "strict", "none")
+		case "lifetime":
+			c.Lifetime, err = durationArg(d)
+		case "keys":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("cookie keys: want <hash_key> <block_key>, got %d argument(s)", len(args))
+			}
+			c.Keys = append(c.Keys, CookieKeys{HashKey: args[0], BlockKey: args[1]})
+		default:
+			return nil, d.Errf("unknown cookie option %q", option)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	e := new(EmbeddedConfig)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		option := d.Val()
+		if err := once(d, seen, "embedded "+option); err != nil {
+			return nil, err
+		}
+		var err error
+		switch option {
+		case "db":
+			e.DB, err = singleArg(d)
+		case "smtp":
+			e.SMTP, err = unmarshalSMTP(d)
+		case "signup":
+			e.Signup, err = onOff(d)
+		case "password":
+			e.Password, err = onOff(d)
+		case "passcode":
+			e.Passcode, err = onOff(d)
+		case "passkey":
+			e.Passkey, err = onOff(d)
+		case "mfa":
+			e.MFA, err = oneOf(d, "off", "optional", "required")
+		case "rp_id":
+			e.RPID, err = singleArg(d)
+		case "origins":
+			e.Origins, err = appendArgs(d, nil)
+		case "token":
+			e.Token, err = oneOf(d, "header", "cookie")
+		case "expose":
+			e.Expose, err = singleArg(d)
+		default:
+			return nil, d.Errf("unknown embedded option %q", option)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func unmarshalSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
+	addr, err := singleArg(d)
+	if err != nil {
+		return nil, err
+	}
+	s := &SMTPConfig{Address: addr}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		option := d.Val()
+		if err := once(d, seen, "smtp "+option); err != nil {
+			return nil, err
+		}
+		switch option {
+		case "from":
+			s.From, err = singleArg(d)
+		case "username":
+			s.Username, err = singleArg(d)
+		case "password":
+			s.Password, err = singleArg(d)
+		case "tls":
+			s.TLS, err = oneOf(d, "none", "starttls", "tls")
+		default:
+			return nil, d.Errf("unknown smtp option %q", option)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// once refuses an option given twice in one block (repeatable options don't call it).
+func once(d *caddyfile.Dispenser, seen map[string]bool, option string) error {
+	switch option {
+	case "public", "header", "redirect_hosts":
+		return nil
+	}
+	if seen[option] {
+		return d.Errf("%s: given more than once", option)
+	}
+	seen[option] = true
+	return nil
+}
+
+// singleArg reads exactly one argument on the current line.
+func singleArg(d *caddyfile.Dispenser) (string, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return "", d.Errf("%s: missing argument", name)
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.Errf("%s: want one argument, got more", name)
+	}
+	return v, nil
+}
+
+// appendArgs appends the line's arguments (at least one) to list.
+func appendArgs(d *caddyfile.Dispenser, list []string) ([]string, error) {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Errf("%s: missing argument", name)
+	}
+	return append(list, args...), nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	name := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return 0, d.Errf("%s: %q is not a duration: %v", name, v, err)
+	}
+	if dur < 0 {
+		return 0, d.Errf("%s: must not be negative", name)
+	}
+	return caddy.Duration(dur), nil
+}
+
+func onOff(d *caddyfile.Dispenser) (*bool, error) {
+	v, err := oneOf(d, "on", "off")
+	if err != nil {
+		return nil, err
+	}
+	b := v == "on"
+	return &b, nil
+}
+
+func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {
+	name := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", d.Errf("%s: unknown value %q (want %s)", name, v, orList(allowed))
+}
+
+func orList(items []string) string {
+	s := ""
+	for i, it := range items {
+		switch {
+		case i == 0:
+		case i == len(items)-1:
+			s += " or "
+		default:
+			s += ", "
+		}
+		s += it
+	}
+	return s
+}

@@ -1,0 +1,249 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowserver"
+)
+
+// EmbeddedConfig configures the embedded Hanko-compatible backend used when no api is set.
+// Unset switches keep flowserver's defaults (all on, MFA optional, token in a header).
+type EmbeddedConfig struct {
+	// DB is the SQLite file (default <caddy data dir>/hankogate/hanko.db).
+	DB string `json:"db,omitempty"`
+	// SMTP sends passcode mails; without it passcodes are logged (development only).
+	SMTP     *SMTPConfig `json:"smtp,omitempty"`
+	Signup   *bool       `json:"signup,omitempty"`
+	Password *bool       `json:"password,omitempty"`
+	Passcode *bool       `json:"passcode,omitempty"`
+	Passkey  *bool       `json:"passkey,omitempty"`
+	// MFA is off, optional or required.
+	MFA string `json:"mfa,omitempty"`
+	// RPID is the WebAuthn relying party id (the site's domain).
+	RPID string `json:"rp_id,omitempty"`
+	// Origins are the WebAuthn origins, e.g. https://app.example.com.
+	Origins []string `json:"origins,omitempty"`
+	// Token is how the backend hands over session tokens: header or cookie.
+	Token string `json:"token,omitempty"`
+	// Expose additionally serves the embedded Flow API under this path, for other clients
+	// (hanko-elements, mobile apps).
+	Expose string `json:"expose,omitempty"`
+}
+
+// SMTPConfig names the mail server passcodes go through. Username and Password accept
+// placeholders such as {env.SMTP_PASSWORD}.
+type SMTPConfig struct {
+	Address  string `json:"address"` // host:port
+	From     string `json:"from"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// TLS is none, starttls or tls (implicit TLS, usually port 465).
+	TLS string `json:"tls,omitempty"`
+}
+
+// check appends the problems of the embedded config to errs; e may be nil.
+func (e *EmbeddedConfig) check(repl *caddy.Replacer, prefix string, errs []error) []error {
+	if e == nil {
+		return errs
+	}
+	problem := func(option, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("hanko: embedded %s: %s", option, fmt.Sprintf(format, args...)))
+	}
+	switch e.MFA {
+	case "", flowserver.MFAOff, flowserver.MFAOptional, flowserver.MFARequired:
+	default:
+		problem("mfa", "unknown value %q (want off, optional or required)", e.MFA)
+	}
+	switch e.Token {
+	case "", flowserver.DeliveryHeader, flowserver.DeliveryCookie:
+	default:
+		problem("token", "unknown value %q (want header or cookie)", e.Token)
+	}
+	for _, o := range e.Origins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			problem("origins", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	if e.Expose != "" {
+		expose := strings.TrimRight(e.Expose, "/")
+		switch {
+		case !strings.HasPrefix(e.Expose, "/") || expose == "":
+			problem("expose", "%q must be a path below the root starting with /, like /hanko-api", e.Expose)
+		case pathWithin(expose, prefix) || pathWithin(prefix, expose):
+			problem("expose", "%q overlaps the gateway prefix %q", e.Expose, prefix)
+		}
+	}
+	if s := e.SMTP; s != nil {
+		host, port, err := net.SplitHostPort(s.Address)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			problem("smtp", "address %q must be host:port", s.Address)
+		}
+		if s.From == "" {
+			problem("smtp from", "missing (the sender address of passcode mails)")
+		}
+		switch s.TLS {
+		case "", "none", "starttls", "tls":
+		default:
+			problem("smtp tls", "unknown value %q (want none, starttls or tls)", s.TLS)
+		}
+		if _, err := repl.ReplaceOrErr(s.Username, false, true); err != nil {
+			problem("smtp username", "%v", err)
+		}
+		if _, err := repl.ReplaceOrErr(s.Password, false, true); err != nil {
+			problem("smtp password", "%v", err)
+		}
+	}
+	return errs
+}
+
+// pathWithin reports whether p is base or below it.
+func pathWithin(p, base string) bool {
+	return p == base || strings.HasPrefix(p, base+"/")
+}
+
+// serverConfig is the flowserver config for e (nil: all defaults). It assumes check passed.
+func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, logger *zap.Logger) (flowserver.Config, error) {
+	cfg := flowserver.DefaultConfig()
+	cfg.DBPath = filepath.Join(caddy.AppDataDir(), "hankogate", "hanko.db")
+	cfg.Logger = logger.Named("embedded")
+	if e == nil {
+		return cfg, nil
+	}
+	if e.DB != "" {
+		cfg.DBPath = e.DB
+	}
+	setIf := func(dst *bool, v *bool) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setIf(&cfg.Signup, e.Signup)
+	setIf(&cfg.Password, e.Password)
+	setIf(&cfg.Passcode, e.Passcode)
+	setIf(&cfg.Passkey, e.Passkey)
+	if e.MFA != "" {
+		cfg.MFA = e.MFA
+	}
+	if e.RPID != "" {
+		cfg.RPID = e.RPID
+	}
+	cfg.Origins = e.Origins
+	if e.Token != "" {
+		cfg.TokenDelivery = e.Token
+	}
+	if s := e.SMTP; s != nil {
+		host, port, err := net.SplitHostPort(s.Address)
+		if err != nil {
+			return cfg, fmt.Errorf("hanko: embedded smtp: %w", err)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			return cfg, fmt.Errorf("hanko: embedded smtp: port %q: %w", port, err)
+		}
+		username, err := repl.ReplaceOrErr(s.Username, false, true)
+		if err != nil {
+			return cfg, fmt.Errorf("hanko: embedded smtp username: %w", err)
+		}
+		password, err := repl.ReplaceOrErr(s.Password, false, true)
+		if err != nil {
+			return cfg, fmt.Errorf("hanko: embedded smtp password: %w", err)
+		}
+		tls := s.TLS
+		if tls == "" {
+			tls = "starttls"
+		}
+		cfg.SMTP = &flowserver.SMTPConfig{Host: host, Port: n, From: s.From, Username: username, Password: password, TLS: tls}
+	}
+	return cfg, nil
+}
+
+func (e *EmbeddedConfig) exposePath() string {
+	if e == nil {
+		return ""
+	}
+	return strings.TrimRight(e.Expose, "/")
+}
+
+// embeddedServers shares one embedded backend between the configs that use the same DB
+// with the same settings, so a config reload keeps it (and its in-memory state) open.
+// A reload that changes the settings opens a new server on the same file; the old one
+// closes when the old config is cleaned up.
+var embeddedServers = caddy.NewUsagePool()
+
+type pooledServer struct{ *flowserver.Server }
+
+func (p pooledServer) Destruct() error { return p.Close() }
+
+// embeddedBackend is one handler's use of a pooled server.
+type embeddedBackend struct {
+	key    string
+	server *flowserver.Server
+	expose string // "" = not exposed
+}
+
+func openEmbedded(ctx context.Context, cfg flowserver.Config, expose string) (*embeddedBackend, error) {
+	abs, err := filepath.Abs(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("hanko: embedded db %s: %w", cfg.DBPath, err)
+	}
+	cfg.DBPath = abs
+	key := poolKey(cfg)
+	val, _, err := embeddedServers.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// The server outlives this config's context, which is cancelled on unload.
+		s, err := flowserver.Open(context.WithoutCancel(ctx), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("hanko: opening embedded backend (db %s): %w", cfg.DBPath, err)
+		}
+		return pooledServer{s}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &embeddedBackend{key: key, server: val.(pooledServer).Server, expose: expose}, nil
+}
+
+// poolKey identifies a server by every setting except the logger, so only identical
+// configs share one.
+func poolKey(cfg flowserver.Config) string {
+	cfg.Logger, cfg.Now = nil, nil
+	var smtp flowserver.SMTPConfig
+	if cfg.SMTP != nil {
+		smtp = *cfg.SMTP
+	}
+	cfg.SMTP = nil
+	return fmt.Sprintf("%#v|%#v", cfg, smtp)
+}
+
+func (b *embeddedBackend) release() error {
+	if _, err := embeddedServers.Delete(b.key); err != nil {
+		return fmt.Errorf("hanko: closing embedded backend: %w", err)
+	}
+	return nil
+}
+
+// serveExposed serves requests under the expose path from the embedded Flow API, with the
+// path made relative to it, and reports whether it did.
+func (b *embeddedBackend) serveExposed(w http.ResponseWriter, r *http.Request) bool {
+	if b.expose == "" || !pathWithin(r.URL.Path, b.expose) {
+		return false
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, b.expose)
+	if r2.URL.Path == "" {
+		r2.URL.Path = "/"
+	}
+	r2.URL.RawPath = ""
+	r2.RequestURI = r2.URL.RequestURI()
+	b.server.ServeHTTP(w, r2)
+	return true
+}

@@ -1,0 +1,509 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/hankogate/hankogate/flowproxy/session"
+	"github.com/hankogate/hankogate/flowserver"
+	"github.com/hankogate/hankogate/internal/testsmtp"
+)
+
+// This package's in-process Caddy listens on its own ports so that other packages using
+// caddytest can run in parallel.
+const (
+	testAdminPort = 2998
+	testHTTPPort  = 9180
+	testSite      = "http://localhost:9180"
+	cookieName    = "hgtest"
+)
+
+// Test cookie keys, so a test can forge an expired cookie the gateway itself would accept.
+var (
+	testHashKey  = strings.Repeat("1f", 32)
+	testBlockKey = strings.Repeat("2e", 32)
+)
+
+// upstream is the protected application: it records the headers of every request by path.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen map[string]http.Header
+}
+
+func startUpstream(t *testing.T) *upstream {
+	u := &upstream{seen: map[string]http.Header{}}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen[r.URL.Path] = r.Header.Clone()
+		u.mu.Unlock()
+		fmt.Fprintf(w, "upstream %s", r.URL.Path)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// headers returns what the upstream received for path, failing if it never saw it.
+func (u *upstream) headers(t *testing.T, path string) http.Header {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	h, ok := u.seen[path]
+	if !ok {
+		t.Fatalf("upstream never received %s", path)
+	}
+	return h
+}
+
+func (u *upstream) reached(path string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.seen[path]
+	return ok
+}
+
+type gatewayEnv struct {
+	up   *upstream
+	smtp *testsmtp.Server
+	log  string // Caddy's log file when passcodes are logged instead of mailed
+}
+
+// passcode returns the latest passcode sent to email, from the mail or from the log.
+func (env *gatewayEnv) passcode(t *testing.T, email string) string {
+	t.Helper()
+	if env.log == "" {
+		return testsmtp.PasscodeFrom(env.smtp.WaitFor(t, email, 10*time.Second).Body)
+	}
+	// The passcode is logged while the request that sent it is handled, so it is there now.
+	raw, err := os.ReadFile(env.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Email    string `json:"email"`
+			Passcode string `json:"passcode"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Email == email && entry.Passcode != "" {
+			code = entry.Passcode
+		}
+	}
+	if code == "" {
+		t.Fatalf("no passcode for %s in the log:\n%s", email, raw)
+	}
+	return code
+}
+
+// gatewayOptions vary the test config.
+type gatewayOptions struct {
+	dir       string // temp dir holding the DB and Caddy's storage; reuse it to reload
+	title     string
+	storeKeys bool   // no keys in the config: generated ones are kept in Caddy's storage
+	api       string // a remote Flow API instead of the embedded backend
+	noSMTP    bool   // passcodes go to Caddy's log, as in Caddyfile.example
+}
+
+// startGateway loads a Caddy config with the hanko handler, backed by the embedded backend
+// (SQLite DB in a temp dir, passcodes mailed to a test SMTP server), in front of a
+// recording upstream. hanko is written after reverse_proxy on purpose: the directive order
+// must still run it first.
+func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEnv {
+	if env == nil {
+		env = &gatewayEnv{up: startUpstream(t), smtp: testsmtp.Start(t)}
+	}
+	if opts.dir == "" {
+		opts.dir = t.TempDir()
+	}
+	if opts.title == "" {
+		opts.title = "Test Gate"
+	}
+	keys := fmt.Sprintf("keys %s %s", testHashKey, testBlockKey)
+	if opts.storeKeys {
+		keys = ""
+	}
+	smtpHost, smtpPort := env.smtp.Addr()
+	smtp := fmt.Sprintf("smtp %s:%d {\n\t\t\t\tfrom gate@example.com\n\t\t\t\ttls none\n\t\t\t}", smtpHost, smtpPort)
+	logging := ""
+	if opts.noSMTP {
+		env.log = filepath.Join(opts.dir, "caddy.log")
+		smtp = ""
+		logging = fmt.Sprintf("log {\n\t\toutput file %s\n\t\tformat json\n\t}", env.log)
+	}
+	backend := fmt.Sprintf(`embedded {
+			db %s
+			%s
+			passkey off
+			mfa off
+			origins %s
+			expose /hanko-api
+		}`, filepath.Join(opts.dir, "hanko.db"), smtp, testSite)
+	if opts.api != "" {
+		backend = "api " + opts.api
+	}
+	upstreamURL, err := url.Parse(env.up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:%d
+	http_port %d
+	https_port 9543
+	grace_period 1ns
+	storage file_system %s
+	%s
+}
+
+%s {
+	reverse_proxy %s {
+		header_up X-Seen-Id {http.auth.user.id}
+		header_up X-Seen-Email {http.auth.user.email}
+	}
+	hanko {
+		title %q
+		# password hashing under -race on a small machine can take longer than the default
+		timeout 2m
+		public /public/*
+		cookie {
+			name %s
+			secure off
+			%s
+		}
+		%s
+	}
+}
+`, testAdminPort, testHTTPPort, filepath.Join(opts.dir, "storage"), logging, testSite, upstreamURL.Host,
+		opts.title, cookieName, keys, backend)
+
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	// caddytest skips (rather than fails) when its prerequisites are missing, e.g. in a
+	// -trimpath build; an integration test that silently did nothing must not pass.
+	t.Cleanup(func() {
+		if t.Skipped() && !testing.Short() {
+			t.Error("caddytest skipped the integration test (built with -trimpath?)")
+		}
+	})
+	tester.InitServer(config, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	return env
+}
+
+func registerUser(t *testing.T, env *gatewayEnv, b *browser, email, password, returnTo string) *page {
+	t.Helper()
+	p := b.follow(b.get("/.hanko/register?rd=" + url.QueryEscape(returnTo)))
+	return b.completeFlow(p, []flowStep{
+		{"register_login_identifier", func() map[string]string { return map[string]string{"email": email} }},
+		{"verify_passcode", func() map[string]string {
+			return map[string]string{"code": env.passcode(t, email)}
+		}},
+		{"register_password", func() map[string]string { return map[string]string{"new_password": password} }},
+		{"skip", none},
+	})
+}
+
+func login(t *testing.T, b *browser, path, email, password string) *page {
+	t.Helper()
+	p := b.get(path)
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("GET %s without session: %d, want 303", path, p.status)
+	}
+	return b.completeFlow(b.follow(p), []flowStep{
+		{"continue_with_login_identifier", func() map[string]string {
+			return map[string]string{"email": email, "identifier": email, "username": email}
+		}},
+		{"continue_to_password_login", none},
+		{"password_login", func() map[string]string { return map[string]string{"password": password} }},
+		{"skip", none},
+	})
+}
+
+// spoof adds client-supplied identity headers in every spelling an upstream might honour.
+func spoof(req *http.Request) {
+	req.Header["X-Auth-Email"] = []string{"evil@example.com"}
+	req.Header["x-auth-email"] = []string{"evil@example.com"}
+	req.Header["X_Auth_Email"] = []string{"evil@example.com"}
+	req.Header["X-Auth-User-Id"] = []string{"evil"}
+	req.Header["x_auth_user_id"] = []string{"evil"}
+}
+
+// assertNoSpoof fails if any spoofed value reached the upstream under any spelling.
+func assertNoSpoof(t *testing.T, h http.Header) {
+	t.Helper()
+	for k, vs := range h {
+		folded := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		for _, v := range vs {
+			if v == "evil" || v == "evil@example.com" {
+				t.Errorf("spoofed header %s: %s reached the upstream", k, v)
+			}
+		}
+		if (folded == "x-auth-email" || folded == "x-auth-user-id") && k != "X-Auth-Email" && k != "X-Auth-User-Id" {
+			t.Errorf("header %s reached the upstream", k)
+		}
+	}
+}
+
+func TestGatewayEndToEnd(t *testing.T) {
+	env := startGateway(t, nil, gatewayOptions{})
+	const email, password = "alice@example.com", "correct horse battery"
+
+	t.Run("api client without session gets 401", func(t *testing.T) {
+		p := newBrowser(t).getWith("/app/api", func(r *http.Request) { r.Header.Set("Accept", "application/json") })
+		if p.status != http.StatusUnauthorized || env.up.reached("/app/api") {
+			t.Errorf("status %d (upstream reached: %v), want 401", p.status, env.up.reached("/app/api"))
+		}
+	})
+
+	t.Run("browser without session is sent to login", func(t *testing.T) {
+		p := newBrowser(t).get("/app/page?x=1")
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("status %d, want 303", p.status)
+		}
+		loc, err := url.Parse(p.header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loc.Path != "/.hanko/login" || loc.Query().Get("rd") != "/app/page?x=1" {
+			t.Errorf("Location %s, want /.hanko/login?rd=/app/page?x=1", loc)
+		}
+	})
+
+	t.Run("public path without session, spoofed headers stripped", func(t *testing.T) {
+		p := newBrowser(t).getWith("/public/doc", spoof)
+		if p.status != http.StatusOK {
+			t.Fatalf("status %d, want 200", p.status)
+		}
+		h := env.up.headers(t, "/public/doc")
+		assertNoSpoof(t, h)
+		// (X-Seen-Id carries the unreplaced placeholder: Caddy leaves unknown ones as they are.)
+		if h.Get("X-Auth-User-Id") != "" || h.Get("X-Auth-Email") != "" {
+			t.Errorf("identity headers without a session: %v", h)
+		}
+	})
+
+	t.Run("exposed flow api", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, testSite+"/hanko-api/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", "application/json")
+		p := newBrowser(t).do(req)
+		if p.status != http.StatusOK || !strings.Contains(p.body, `"name":"preflight"`) {
+			t.Errorf("POST /hanko-api/login: %d %s", p.status, p.body)
+		}
+	})
+
+	alice := newBrowser(t)
+	p := registerUser(t, env, alice, email, password, "/app/welcome")
+	if p.status != http.StatusOK || p.url.Path != "/app/welcome" {
+		t.Fatalf("after registration: %s %d\n%s", p.url, p.status, p.body)
+	}
+	userID := env.up.headers(t, "/app/welcome").Get("X-Auth-User-Id")
+
+	t.Run("upstream sees identity and placeholders", func(t *testing.T) {
+		h := env.up.headers(t, "/app/welcome")
+		if userID == "" || h.Get("X-Auth-Email") != email {
+			t.Errorf("identity headers: user id %q, email %q", userID, h.Get("X-Auth-Email"))
+		}
+		if h.Get("X-Seen-Id") != userID || h.Get("X-Seen-Email") != email {
+			t.Errorf("placeholders: {http.auth.user.id}=%q {http.auth.user.email}=%q", h.Get("X-Seen-Id"), h.Get("X-Seen-Email"))
+		}
+	})
+
+	t.Run("spoofed headers with session", func(t *testing.T) {
+		p := alice.getWith("/app/spoof", spoof)
+		if p.status != http.StatusOK {
+			t.Fatalf("status %d", p.status)
+		}
+		h := env.up.headers(t, "/app/spoof")
+		assertNoSpoof(t, h)
+		if h.Get("X-Auth-User-Id") != userID || h.Get("X-Auth-Email") != email {
+			t.Errorf("identity headers %v", h)
+		}
+	})
+
+	t.Run("spoofed headers with session on public path", func(t *testing.T) {
+		alice.getWith("/public/spoof", spoof)
+		assertNoSpoof(t, env.up.headers(t, "/public/spoof"))
+	})
+
+	t.Run("tampered cookie goes to login", func(t *testing.T) {
+		v := []byte(alice.sessionCookie())
+		if len(v) == 0 {
+			t.Fatal("no session cookie")
+		}
+		v[len(v)/2] ^= 0x01
+		p := newBrowser(t).getWith("/app/tampered", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: string(v)})
+		})
+		assertSentToLogin(t, p)
+		if env.up.reached("/app/tampered") {
+			t.Error("tampered cookie reached the upstream")
+		}
+	})
+
+	t.Run("expired cookie goes to login", func(t *testing.T) {
+		codec := newTestCodec(t)
+		d, err := codec.Decode(alice.sessionCookie(), time.Now())
+		if err != nil {
+			t.Fatalf("decoding the real session cookie with the configured keys: %v", err)
+		}
+		d.Expires = time.Now().Add(-time.Minute).Unix()
+		expired, err := codec.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newBrowser(t).getWith("/app/expired", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: expired})
+		})
+		assertSentToLogin(t, p)
+		if env.up.reached("/app/expired") {
+			t.Error("expired cookie reached the upstream")
+		}
+	})
+
+	t.Run("login with password", func(t *testing.T) {
+		bob := newBrowser(t)
+		p := login(t, bob, "/app/again", email, password)
+		if p.status != http.StatusOK || p.url.Path != "/app/again" {
+			t.Fatalf("after login: %s %d", p.url, p.status)
+		}
+		if got := env.up.headers(t, "/app/again").Get("X-Auth-User-Id"); got != userID {
+			t.Errorf("logged in as %q, registered as %q", got, userID)
+		}
+	})
+
+	t.Run("logout ends the session and the old cookie is refused", func(t *testing.T) {
+		old := alice.sessionCookie()
+		p := alice.follow(alice.get("/.hanko/logout"))
+		p = alice.submitLogout(p)
+		if !strings.HasPrefix(p.url.Path, "/.hanko/login") {
+			t.Errorf("after logout at %s, want the login page", p.url)
+		}
+		assertSentToLogin(t, alice.get("/app/after-logout"))
+		replay := newBrowser(t).getWith("/app/replay", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: old})
+		})
+		assertSentToLogin(t, replay)
+		if env.up.reached("/app/after-logout") || env.up.reached("/app/replay") {
+			t.Error("a request after logout reached the upstream")
+		}
+	})
+
+	t.Run("metrics count where things happen", func(t *testing.T) {
+		resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			`hankogate_requests_total{result="authenticated"}`,
+			`hankogate_requests_total{result="public"}`,
+			`hankogate_requests_total{result="redirected"}`,
+			`hankogate_requests_total{result="unauthorized"}`,
+			`hankogate_flow_api_request_duration_seconds_count{code="200",endpoint="login"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+}
+
+func assertSentToLogin(t *testing.T, p *page) {
+	t.Helper()
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/.hanko/login") {
+		t.Errorf("%s: %d Location %q, want 303 to /.hanko/login", p.url, p.status, p.header.Get("Location"))
+	}
+}
+
+func newTestCodec(t *testing.T) *session.Codec {
+	hash, err := hex.DecodeString(testHashKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := hex.DecodeString(testBlockKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return session.NewCodec(cookieName, [][]byte{hash, block})
+}
+
+// TestGeneratedKeysSurviveReload: without configured keys the generated pair is kept in
+// Caddy's storage, so a session outlives a config reload (a restart reads the same storage),
+// and the embedded backend keeps its users.
+func TestGeneratedKeysSurviveReload(t *testing.T) {
+	dir := t.TempDir()
+	env := startGateway(t, nil, gatewayOptions{dir: dir, storeKeys: true})
+	b := newBrowser(t)
+	p := registerUser(t, env, b, "carol@example.com", "another good password", "/app/first")
+	if p.status != http.StatusOK || p.url.Path != "/app/first" {
+		t.Fatalf("after registration: %s %d", p.url, p.status)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "storage", filepath.FromSlash(cookieKeysStorageKey))); err != nil {
+		t.Fatalf("generated cookie keys not in storage: %v", err)
+	}
+
+	startGateway(t, env, gatewayOptions{dir: dir, storeKeys: true, title: "Reloaded"})
+	p = b.get("/app/second")
+	if p.status != http.StatusOK || env.up.headers(t, "/app/second").Get("X-Auth-Email") != "carol@example.com" {
+		t.Errorf("after reload: %d %s", p.status, p.body)
+	}
+}
+
+// TestRemoteAPI puts the gateway in front of a Flow API reached over the network (a
+// flowserver on its own listener standing in for a Hanko backend).
+func TestRemoteAPI(t *testing.T) {
+	env := &gatewayEnv{up: startUpstream(t), smtp: testsmtp.Start(t)}
+	smtpHost, smtpPort := env.smtp.Addr()
+	cfg := flowserver.DefaultConfig()
+	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
+	cfg.Passkey = false
+	cfg.MFA = flowserver.MFAOff
+	cfg.Origins = []string{testSite}
+	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
+	server, err := flowserver.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	api := httptest.NewServer(server)
+	t.Cleanup(api.Close)
+
+	startGateway(t, env, gatewayOptions{api: api.URL})
+	b := newBrowser(t)
+	p := registerUser(t, env, b, "dave@example.com", "remote password 1", "/app/remote")
+	if p.status != http.StatusOK || p.url.Path != "/app/remote" {
+		t.Fatalf("after registration: %s %d", p.url, p.status)
+	}
+	if got := env.up.headers(t, "/app/remote").Get("X-Auth-Email"); got != "dave@example.com" {
+		t.Errorf("X-Auth-Email = %q", got)
+	}
+}
+
+// TestPasscodesLoggedWithoutSMTP runs the embedded backend as Caddyfile.example does: no SMTP
+// server, so the passcode is read from Caddy's log.
+func TestPasscodesLoggedWithoutSMTP(t *testing.T) {
+	env := startGateway(t, nil, gatewayOptions{noSMTP: true})
+	p := registerUser(t, env, newBrowser(t), "erin@example.com", "logged passcode pw", "/app/logged")
+	if p.status != http.StatusOK || env.up.headers(t, "/app/logged").Get("X-Auth-Email") != "erin@example.com" {
+		t.Errorf("after registration: %s %d", p.url, p.status)
+	}
+}

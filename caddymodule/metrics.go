@@ -1,0 +1,151 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the gateway's Prometheus collectors, registered on the registry of the
+// config being loaded (several hanko handlers in one config share them).
+type metrics struct {
+	authenticated prometheus.Counter // forwarded with a valid session
+	public        prometheus.Counter // forwarded without a session (public path)
+	redirected    prometheus.Counter // answered with a redirect (browser sent to login, after login)
+	unauthorized  prometheus.Counter // answered 401 (API client without session)
+	page          prometheus.Counter // answered otherwise (gateway pages, assets, errors)
+
+	apiDuration *prometheus.HistogramVec // Flow API round trips by endpoint and status
+	apiErrors   *prometheus.CounterVec   // Flow API transport errors and 5xx by endpoint
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "requests_total",
+		Help:      "Requests seen by the hanko handler, by result: authenticated, public, redirected, unauthorized, page.",
+	}, []string{"result"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "hankogate",
+		Name:      "flow_api_request_duration_seconds",
+		Help:      "Duration of Flow API calls, by endpoint and HTTP status code.",
+		Buckets:   prometheus.DefBuckets,
+	}, []string{"endpoint", "code"})
+	apiErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "flow_api_errors_total",
+		Help:      "Flow API calls that failed in transport or answered 5xx, by endpoint.",
+	}, []string{"endpoint"})
+
+	var err error
+	if requests, err = register(reg, requests); err != nil {
+		return nil, err
+	}
+	if duration, err = register(reg, duration); err != nil {
+		return nil, err
+	}
+	if apiErrors, err = register(reg, apiErrors); err != nil {
+		return nil, err
+	}
+	return &metrics{
+		authenticated: requests.WithLabelValues("authenticated"),
+		public:        requests.WithLabelValues("public"),
+		redirected:    requests.WithLabelValues("redirected"),
+		unauthorized:  requests.WithLabelValues("unauthorized"),
+		page:          requests.WithLabelValues("page"),
+		apiDuration:   duration,
+		apiErrors:     apiErrors,
+	}, nil
+}
+
+// register adds c to reg, or returns the equal collector another hanko handler of the same
+// config registered first.
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		if existing, ok := dup.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("hanko: registering metrics: %w", err)
+	}
+	return c, nil
+}
+
+// countForwarded counts a request the gateway let through; the user id placeholder is set
+// exactly when it carried a valid session.
+func (m *metrics) countForwarded(r *http.Request) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if _, ok := repl.Get(placeholderUserID); ok {
+			m.authenticated.Inc()
+			return
+		}
+	}
+	m.public.Inc()
+}
+
+// countAnswered counts a request the gateway answered itself.
+func (m *metrics) countAnswered(status int) {
+	switch {
+	case status == http.StatusUnauthorized:
+		m.unauthorized.Inc()
+	case status >= 300 && status < 400:
+		m.redirected.Inc()
+	default:
+		m.page.Inc()
+	}
+}
+
+// instrument wraps the Flow API transport (nil: the default) to time every call.
+func (m *metrics) instrument(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &instrumentedTransport{next: rt, m: m}
+}
+
+type instrumentedTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	endpoint := apiEndpoint(req.URL.Path)
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	elapsed := time.Since(start).Seconds()
+	if err != nil {
+		t.m.apiErrors.WithLabelValues(endpoint).Inc()
+		t.m.apiDuration.WithLabelValues(endpoint, "error").Observe(elapsed)
+		return nil, err
+	}
+	if resp.StatusCode >= 500 {
+		t.m.apiErrors.WithLabelValues(endpoint).Inc()
+	}
+	t.m.apiDuration.WithLabelValues(endpoint, strconv.Itoa(resp.StatusCode)).Observe(elapsed)
+	return resp, nil
+}
+
+// apiEndpoint names a Flow API call by the last segment of its path (the base URL may carry
+// a tenant path); anything unexpected is "other" so label values stay few.
+func apiEndpoint(p string) string {
+	switch base := path.Base(p); base {
+	case "login", "registration", "profile", "token_exchange", "validate", "logout", "me":
+		return base
+	case "jwks.json":
+		return "jwks"
+	default:
+		return "other"
+	}
+}

@@ -1,0 +1,259 @@
+// Package caddymodule is the Caddy glue of hankogate: the http.handlers.hanko module, its
+// JSON config, the `hanko` Caddyfile directive, and Provision/Validate/Cleanup. The
+// authentication logic itself lives in flowproxy (gateway) and flowserver (embedded backend).
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowproxy"
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler puts Hanko authentication in front of the handlers after it (typically
+// reverse_proxy). Requests with a valid session get identity headers and go on; browsers
+// without one are sent to the gateway's login pages; API clients get 401.
+type Handler struct {
+	// API is the base URL of a Hanko public API. Empty runs the embedded backend.
+	API string `json:"api,omitempty"`
+	// Prefix is where the gateway's own pages live (default /.hanko).
+	Prefix string `json:"prefix,omitempty"`
+	// Cookie configures the gateway's session cookie.
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+	// Public lists path patterns (path matcher syntax) reachable without a session.
+	Public []string `json:"public,omitempty"`
+	// Header maps identity claims to upstream request headers. Empty means
+	// X-Auth-User-Id = subject and X-Auth-Email = email.
+	Header []HeaderMapping `json:"header,omitempty"`
+	// Templates is a directory whose files override the embedded page templates.
+	Templates string `json:"templates,omitempty"`
+	// Title is shown on every gateway page.
+	Title string `json:"title,omitempty"`
+	// RedirectHosts lists other hosts a return URL (?rd=) may point to.
+	RedirectHosts []string `json:"redirect_hosts,omitempty"`
+	// Timeout bounds every call to the Flow API.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Revalidate is how long a validated session is trusted before the backend is asked again.
+	Revalidate caddy.Duration `json:"revalidate,omitempty"`
+	// Embedded configures the embedded backend; only allowed without API.
+	Embedded *EmbeddedConfig `json:"embedded,omitempty"`
+
+	logger   *zap.Logger
+	gateway  *flowproxy.Gateway
+	embedded *embeddedBackend // nil with a remote API
+	metrics  *metrics
+}
+
+// CookieConfig configures the session cookie (the gateway's other cookies derive from it).
+type CookieConfig struct {
+	Name   string `json:"name,omitempty"`
+	Domain string `json:"domain,omitempty"`
+	// Secure false drops the Secure attribute: plain-http development only. Default true.
+	Secure *bool `json:"secure,omitempty"`
+	// SameSite is lax (default), strict or none.
+	SameSite string         `json:"same_site,omitempty"`
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+	// Keys are tried in order to decode; the first one encodes new cookies. Empty means
+	// a generated pair kept in Caddy's storage.
+	Keys []CookieKeys `json:"keys,omitempty"`
+}
+
+// CookieKeys is one securecookie key pair, hex or base64, placeholders such as
+// {env.HANKO_HASH_KEY} or {file./run/secrets/hash} allowed.
+type CookieKeys struct {
+	HashKey  string `json:"hash_key"`  // 32 or 64 bytes (HMAC-SHA256)
+	BlockKey string `json:"block_key"` // 16, 24 or 32 bytes (AES)
+}
+
+// HeaderMapping puts one identity claim into one upstream request header.
+type HeaderMapping struct {
+	Name  string `json:"name"`
+	Claim string `json:"claim"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.hanko",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// embeddedAPIURL is the base URL of the in-process embedded backend; the transport never
+// touches the network, so the host only has to be well-formed.
+const embeddedAPIURL = "http://hankogate.embedded"
+
+// Provision checks the config, opens the embedded backend if needed and builds the gateway.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	cfg, err := h.gatewayConfig(repl)
+	if err != nil {
+		return err
+	}
+
+	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return err
+	}
+
+	if len(cfg.Cookie.Keys) == 0 {
+		if cfg.Cookie.Keys, err = storedCookieKeys(ctx, ctx.Storage()); err != nil {
+			return err
+		}
+	}
+
+	if h.API == "" {
+		ecfg, err := h.Embedded.serverConfig(repl, h.logger)
+		if err != nil {
+			return err
+		}
+		if h.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
+			return err
+		}
+		cfg.APIURL = embeddedAPIURL
+		cfg.Transport = flowclient.HandlerTransport(h.embedded.server)
+	}
+	cfg.Transport = h.metrics.instrument(cfg.Transport)
+	cfg.Logger = h.logger
+	cfg.ClientIP = clientIP
+	cfg.OnAuthenticated = setAuthPlaceholders
+
+	if h.gateway, err = flowproxy.New(cfg); err != nil {
+		return fmt.Errorf("hanko: %w", err)
+	}
+	return nil
+}
+
+// Validate reports every config problem at once, each naming its option.
+func (h *Handler) Validate() error {
+	_, err := h.gatewayConfig(caddy.NewReplacer())
+	return err
+}
+
+// Cleanup releases what Provision opened. The embedded backend stays open while another
+// loaded config still uses it.
+func (h *Handler) Cleanup() error {
+	// Fields are cleared so a second call cannot release another config's pool reference.
+	var errs []error
+	if h.gateway != nil {
+		if err := h.gateway.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("hanko: closing gateway: %w", err))
+		}
+		h.gateway = nil
+	}
+	if h.embedded != nil {
+		if err := h.embedded.release(); err != nil {
+			errs = append(errs, err)
+		}
+		h.embedded = nil
+	}
+	return errors.Join(errs...)
+}
+
+// ServeHTTP hands the request to the gateway, which calls next only for requests allowed
+// through (valid session or public path).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.embedded != nil && h.embedded.serveExposed(w, r) {
+		return nil
+	}
+	tr := &tracker{statusWriter: statusWriter{ResponseWriter: w}, next: next, metrics: h.metrics}
+	err := h.gateway.ServeHTTP(&tr.statusWriter, r, tr.forward)
+	if !tr.forwarded {
+		h.metrics.countAnswered(tr.status)
+	}
+	return err
+}
+
+// tracker sees whether the gateway let the request through, and with which status it
+// answered when it did not.
+type tracker struct {
+	statusWriter
+	next      caddyhttp.Handler
+	metrics   *metrics
+	forwarded bool
+}
+
+func (t *tracker) forward(w http.ResponseWriter, r *http.Request) error {
+	t.forwarded = true
+	t.metrics.countForwarded(r)
+	// The upstream gets the original writer back unless the gateway wrapped it further,
+	// so streaming, hijacking and ReadFrom work as without us.
+	if w == &t.statusWriter {
+		w = t.statusWriter.ResponseWriter
+	}
+	return t.next.ServeHTTP(w, r)
+}
+
+// statusWriter remembers the status of a response the gateway writes itself.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+const (
+	placeholderUserID    = "http.auth.user.id"
+	placeholderUserEmail = "http.auth.user.email"
+)
+
+// setAuthPlaceholders exposes the identity to later handlers and the access log, like
+// Caddy's own authentication handler does.
+func setAuthPlaceholders(r *http.Request, id flowproxy.Identity) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set(placeholderUserID, id.UserID)
+	repl.Set(placeholderUserEmail, id.Email)
+}
+
+// clientIP is the address Caddy determined for the client (honouring trusted_proxies).
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Interface guards
+var (
+	_ caddy.Module                = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)
