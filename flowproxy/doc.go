@@ -7,11 +7,17 @@
 //
 //   - <name>: the session — Hanko's JWT (verified against the backend's JWKS at login), user id,
 //     session id and expiry. Path=/.
-//   - <name>_flow_<flow>_0…N: the last Flow API response of one flow plus the return URL,
-//     compressed and split so that no Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any
-//     instance with the same keys can continue the flow; nothing is kept in memory per flow.
+//   - <name>_flow_<flow>_0…N: the last Flow API response of one flow plus the return URL (and,
+//     during a third-party sign-in, its PKCE code_verifier), compressed and split so that no
+//     Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any instance with the same keys can
+//     continue the flow; nothing is kept in memory per flow.
 //   - <name>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
 //   - <name>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
+//
+// A new flow's preflight is shown as a page whose capabilities form the passkey script
+// (<prefix>/assets/passkey.js) fills and submits at once; a browser without JavaScript
+// follows the page's <noscript> refresh to ?nojs=1, and the gateway answers for it with no
+// WebAuthn. Third-party sign-in comes back to <prefix>/callback (see thirdparty.go).
 //
 // Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value (so
 // an authenticated request costs a map lookup, no decryption, no allocation) and the logout

@@ -1,6 +1,7 @@
 package flowproxy
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,11 +23,15 @@ const maxAutoSteps = 3
 // capabilitiesAction is preflight's action; a server-side client has no WebAuthn.
 const capabilitiesAction = "register_client_capabilities"
 
+// noJSParam marks the preflight page's <noscript> refresh: the browser runs no script.
+const noJSParam = "nojs"
+
 // deviceCookieTTL is used when Hanko's device cookie carries no Max-Age.
 const deviceCookieTTL = 30 * 24 * time.Hour
 
-// showFlow serves GET of a flow page: the stored state when there is one (post/redirect/get),
-// else a fresh flow.
+// showFlow serves GET (and HEAD) of a flow page: the stored state when there is one
+// (post/redirect/get), else a fresh flow. ?nojs=1 is where a preflight page sends a browser
+// without JavaScript: the gateway answers the stored preflight for it.
 func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) {
 	c := g.newContext(w, r, flow)
 	bearer, ok := g.flowBearer(w, r, flow)
@@ -34,23 +39,33 @@ func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	q := r.URL.Query()
+	head := r.Method == http.MethodHead
+	nojs := q.Get(noJSParam) != ""
 	st := g.loadState(r, flow)
 	if st != nil && q.Get("new") == "" && !terminal(st.Resp.Name) {
 		// A newer return URL (the user went to another protected page meanwhile) wins.
+		dirty := false
 		if rd := g.cleanReturn(r, q.Get(g.cfg.RedirectParam)); rd != "" && rd != st.Return {
-			st.Return = rd
-			if err := g.saveState(w, r, st); err != nil {
-				g.log.Error("storing flow state", zap.String("flow", flow), zap.Error(err))
-			}
+			st.Return, dirty = rd, true
 		}
-		g.renderState(w, r, c, st, http.StatusOK)
+		if nojs && !head && st.Resp.Name == flowapi.StatePreflight {
+			g.answerPreflight(w, r, c, st, bearer)
+			return
+		}
+		g.show(w, r, c, st, http.StatusOK, dirty)
+		return
+	}
+	if head {
+		// A HEAD request (link checkers, prefetchers) starts no flow at the backend.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	rd := q.Get(g.cfg.RedirectParam)
 	if rd == "" && st != nil {
 		rd = st.Return
 	}
-	g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, rd), "")
+	g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, rd), "", nojs)
 }
 
 // flowBearer returns the session token the flow needs (profile only). Without a session the
@@ -80,20 +95,45 @@ func terminal(state string) bool {
 	return state == flowapi.StateSuccess || state == flowapi.StateError || state == flowapi.StateAccountDeleted
 }
 
-// startFlow creates a flow, answers preflight, stores and renders the first real state.
-func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, flow, bearer, rd, notice string) {
+// startFlow creates a flow and stores and renders its first state: the preflight page,
+// which the passkey script answers with the browser's capabilities (a browser without
+// JavaScript follows its <noscript> refresh to ?nojs=1). With nojs the gateway answers
+// preflight at once. notice is shown on the first page after preflight.
+func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, flow, bearer, rd, notice string, nojs bool) {
 	res, err := g.client.Start(r.Context(), flow, g.relay(r, bearer))
 	if err != nil {
 		g.apiFailure(w, r, "start "+flow, err)
 		return
 	}
 	g.keepDeviceToken(w, res)
-	res, err = g.autoSteps(r, flow, bearer, res)
+	if nojs {
+		if res, err = g.autoSteps(r, flow, bearer, res); err != nil {
+			g.apiFailure(w, r, "preflight "+flow, err)
+			return
+		}
+	}
+	g.begin(w, r, c, &flowState{Flow: flow, Return: rd, Notice: notice}, res.Response)
+}
+
+// answerPreflight answers a stored preflight for a browser without JavaScript.
+func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, bearer string) {
+	res, err := g.autoSteps(r, st.Flow, bearer, &flowclient.Result{Response: st.Resp})
 	if err != nil {
-		g.apiFailure(w, r, "preflight "+flow, err)
+		g.apiFailure(w, r, "preflight "+st.Flow, err)
 		return
 	}
-	resp := res.Response
+	g.keepDeviceToken(w, res)
+	if res.Response.Name == flowapi.StateError {
+		// A stale preflight (the flow expired while the page stood open): start afresh.
+		g.startFlow(w, r, c, st.Flow, bearer, st.Return, st.Notice, true)
+		return
+	}
+	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert}, res.Response)
+}
+
+// begin stores and renders the first state of a flow; st carries everything but Resp.
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, resp *flowapi.Response) {
+	flow := st.Flow
 	if resp.Name == flowapi.StateError || resp.Name == flowapi.StateSuccess {
 		code := ""
 		if resp.Error != nil {
@@ -112,17 +152,22 @@ func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, f
 			"The sign-in service could not start. Please try again in a moment.")
 		return
 	}
-	st := &flowState{Flow: flow, Resp: resp, Return: rd}
+	st.Resp = resp
+	if resp.Name != flowapi.StatePreflight {
+		// Shown right now, so not stored for later.
+		c.Notice, c.Alert = st.Notice, st.Alert
+		st.Notice, st.Alert = "", ""
+	}
 	if err := g.saveState(w, r, st); err != nil {
 		g.log.Error("storing flow state", zap.String("flow", flow), zap.Error(err))
 		g.message(w, r, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in state could not be stored.")
 		return
 	}
-	c.Notice = notice
 	g.renderState(w, r, c, st, http.StatusOK)
 }
 
-// autoSteps answers states the browser never sees (preflight: no WebAuthn without the script).
+// autoSteps answers preflight on the server side, for browsers without JavaScript: no
+// WebAuthn, so no passkey states appear.
 func (g *Gateway) autoSteps(r *http.Request, flow, bearer string, res *flowclient.Result) (*flowclient.Result, error) {
 	for i := 0; i < maxAutoSteps && res.Response.Name == flowapi.StatePreflight; i++ {
 		a := res.Response.Actions[capabilitiesAction]
@@ -149,9 +194,40 @@ func (g *Gateway) autoSteps(r *http.Request, flow, bearer string, res *flowclien
 	return res, nil
 }
 
+// show renders a stored state, spending its one-time messages and provider redirect (the
+// state is stored again without them); dirty asks to store it in any case.
+func (g *Gateway) show(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, status int, dirty bool) {
+	p := g.page(c, st)
+	if st.Resp.Name != flowapi.StatePreflight && (st.Notice != "" || st.Alert != "" || st.Go) {
+		st.Notice, st.Alert, st.Go = "", "", false
+		dirty = true
+	}
+	if dirty && r.Method != http.MethodHead {
+		if err := g.saveState(w, r, st); err != nil {
+			g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
+		}
+	}
+	g.render(w, r, status, p)
+}
+
 func (g *Gateway) renderState(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, status int) {
+	g.render(w, r, status, g.page(c, st))
+}
+
+// page builds the page of a stored state.
+func (g *Gateway) page(c pageCtx, st *flowState) *view.Page {
 	c.LinkQuery = g.linkQuery(st.Return)
-	g.render(w, r, status, view.Build(st.Flow, st.Resp, c.Context))
+	if st.Resp.Name != flowapi.StatePreflight {
+		c.Notice, c.Alert = cmp.Or(c.Notice, st.Notice), cmp.Or(c.Alert, st.Alert)
+	}
+	p := view.Build(st.Flow, st.Resp, c.Context)
+	switch {
+	case st.Resp.Name == flowapi.StatePreflight:
+		p.NoScriptRefresh = c.Path + "?" + noJSParam + "=1"
+	case st.Go:
+		p.Refresh = view.RedirectURL(st.Resp)
+	}
+	return p
 }
 
 // postFlow executes the posted action on the stored state and redirects back (PRG).
@@ -166,32 +242,39 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	}
 	st := g.loadState(r, flow)
 	if st == nil || terminal(st.Resp.Name) {
-		g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, r.URL.Query().Get(g.cfg.RedirectParam)), noticeNoState)
+		g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, r.URL.Query().Get(g.cfg.RedirectParam)), noticeNoState, false)
 		return
 	}
 	name := r.PostForm.Get(view.ActionField)
 	action := st.Resp.Actions[name]
-	if name == "" || action == nil {
+	if name == "" || action == nil || view.GatewayActions[name] {
 		c.Notice = noticeGone
 		g.renderState(w, r, c, st, http.StatusConflict)
 		return
 	}
 	req := flowapi.ActionRequest{InputData: view.Inputs(action, r.PostForm), CSRFToken: st.Resp.CSRFToken}
-	res, err := g.client.Act(r.Context(), flow, action.Href, req, g.relay(r, bearer))
-	if err == nil {
-		g.keepDeviceToken(w, res)
-		res, err = g.autoSteps(r, flow, bearer, res)
+	var carry flowState
+	if thirdPartyStarts[name] {
+		// The gateway, not the page, names where the provider sends the browser back and
+		// holds the PKCE verifier (Hanko then needs no cookie of its own in the browser).
+		carry.Verifier = newCodeVerifier()
+		req.InputData["redirect_to"] = g.callbackURL(r)
+		req.InputData["code_verifier"] = carry.Verifier
 	}
+	res, err := g.client.Act(r.Context(), flow, action.Href, req, g.relay(r, bearer))
 	if err != nil {
 		g.apiFailure(w, r, flow+" "+name, err)
 		return
 	}
-	g.outcome(w, r, c, st, bearer, res)
+	g.keepDeviceToken(w, res)
+	g.outcome(w, r, c, st, bearer, res, carry)
 }
 
-// outcome acts on the answer to an executed action.
-func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, bearer string, res *flowclient.Result) {
+// outcome acts on the answer to an executed action. carry holds what the next state keeps
+// besides the response: the PKCE verifier of a third-party start, an alert to show.
+func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, bearer string, res *flowclient.Result, carry flowState) {
 	resp := res.Response
+	fromPreflight := st.Resp.Name == flowapi.StatePreflight
 	switch resp.Name {
 	case flowapi.StateSuccess:
 		g.succeed(w, r, st, res)
@@ -201,6 +284,11 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		g.clearState(w, r, st.Flow)
 		g.message(w, r, http.StatusOK, "Account deleted", "Your account has been deleted and you have been signed out.")
 		return
+	case flowapi.StatePreflight:
+		if fromPreflight {
+			g.apiFailure(w, r, st.Flow+" preflight", fmt.Errorf("%w: preflight repeated", flowclient.ErrMalformed))
+			return
+		}
 	case flowapi.StateError:
 		notice := noticeFailed
 		code := ""
@@ -215,10 +303,36 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		}
 		g.log.Info("flow ended in an error state; starting a new one",
 			zap.String("flow", st.Flow), zap.Int("status", resp.Status), zap.String("error", code))
-		g.startFlow(w, r, c, st.Flow, bearer, st.Return, notice)
+		nojs := false
+		if fromPreflight {
+			// The capabilities the script sent were refused. An expired preflight page just
+			// starts over; anything else continues without passkeys rather than in a loop.
+			notice, nojs = st.Notice, code != flowapi.ErrFlowExpired
+		}
+		g.startFlow(w, r, c, st.Flow, bearer, st.Return, cmp.Or(carry.Alert, notice), nojs)
 		return
 	}
-	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return}
+	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert}
+	if fromPreflight {
+		next.Notice, next.Alert = st.Notice, cmp.Or(next.Alert, st.Alert)
+	}
+	if resp.Name == view.StateThirdParty {
+		if st.Resp.Name == view.StateThirdParty {
+			next.Verifier = st.Verifier // e.g. a refused exchange_token: the same sign-in
+		} else {
+			next.Go = true
+			if view.RedirectURL(resp) == "" {
+				// Stored all the same, so that the page's back button works.
+				if err := g.saveState(w, r, next); err != nil {
+					g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
+				}
+				g.log.Error("thirdparty state without a usable redirect_url", zap.String("flow", st.Flow))
+				g.message(w, r, http.StatusBadGateway, "Sign-in unavailable",
+					"The sign-in service gave no usable address for the provider. Please go back and try another way.")
+				return
+			}
+		}
+	}
 	if err := g.saveState(w, r, next); err != nil {
 		g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
 		g.message(w, r, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in state could not be stored.")

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +119,21 @@ type page struct {
 	body   string
 }
 
+// do sends req like a browser without JavaScript: a preflight page's <noscript> refresh is
+// followed (use doRaw to see the preflight page itself).
 func (h *harness) do(req *http.Request) page {
+	h.t.Helper()
+	p := h.doRaw(req)
+	if m := noscriptRefresh.FindStringSubmatch(p.body); m != nil && strings.Contains(p.body, `data-state="preflight"`) {
+		return h.get(html.UnescapeString(m[1]))
+	}
+	return p
+}
+
+// noscriptRefresh is the preflight page's refresh for browsers without JavaScript.
+var noscriptRefresh = regexp.MustCompile(`<noscript><meta http-equiv="refresh" content="0;url=([^"]+)"></noscript>`)
+
+func (h *harness) doRaw(req *http.Request) page {
 	h.t.Helper()
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -129,24 +144,39 @@ func (h *harness) do(req *http.Request) page {
 	return page{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// get navigates like a browser.
+// get navigates like a browser without JavaScript.
 func (h *harness) get(path string) page {
 	h.t.Helper()
+	return h.do(h.navigation(path))
+}
+
+// getRaw navigates without following a preflight page's refresh (a browser whose script
+// is about to answer it).
+func (h *harness) getRaw(path string) page {
+	h.t.Helper()
+	return h.doRaw(h.navigation(path))
+}
+
+func (h *harness) navigation(path string) *http.Request {
 	req, _ := http.NewRequest(http.MethodGet, h.site.URL+path, nil)
 	req.Header.Set("Accept", browserAccept)
 	req.Header.Set("User-Agent", "Mozilla/5.0 test")
-	return h.do(req)
+	return req
 }
 
 // post submits a form.
 func (h *harness) post(path string, form url.Values) page {
 	h.t.Helper()
+	return h.do(h.postRequest(path, form))
+}
+
+func (h *harness) postRequest(path string, form url.Values) *http.Request {
 	req, _ := http.NewRequest(http.MethodPost, h.site.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", browserAccept)
 	req.Header.Set("Origin", h.site.URL)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return h.do(req)
+	return req
 }
 
 // htmlForm is one rendered <form>.

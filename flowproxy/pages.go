@@ -18,8 +18,10 @@ import (
 // maxFormBody caps a posted gateway form.
 const maxFormBody = 64 << 10
 
-// contentSecurityPolicy allows nothing inline: pages use only their own stylesheet and script.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+// contentSecurityPolicy allows nothing inline: pages use only their own stylesheet and the
+// passkey script. form-action 'self' also binds the redirects answering a form post (in
+// Chrome), which is why the provider is reached by the thirdparty page's refresh instead.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
 // pageFlows maps a gateway page to the Flow API flow it drives.
 var pageFlows = map[string]string{
@@ -67,6 +69,9 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 		return
 	case "/logout":
 		g.serveLogout(w, r)
+		return
+	case callbackPath:
+		g.serveCallback(w, r)
 		return
 	}
 	flow, ok := pageFlows[sub]

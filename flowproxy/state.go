@@ -33,6 +33,19 @@ type flowState struct {
 	Flow   string            `json:"f"`
 	Resp   *flowapi.Response `json:"r"`
 	Return string            `json:"rd,omitempty"` // return URL, checked again before use
+	// Verifier is the PKCE code_verifier of a third-party sign-in in progress. It travels
+	// only sealed in this cookie and in the gateway's calls to Hanko.
+	Verifier string `json:"cv,omitempty"`
+	// Saved is when the state was stored (unix seconds): the third-party callback takes the
+	// newest of the browser's thirdparty states.
+	Saved int64 `json:"t,omitempty"`
+	// Notice and Alert are shown once, on the first page showing this state (a preflight
+	// page passes them on to the state after it).
+	Notice string `json:"n,omitempty"`
+	Alert  string `json:"a,omitempty"`
+	// Go sends the browser on to the provider when the thirdparty page is first shown (not
+	// again when the user comes back to it).
+	Go bool `json:"go,omitempty"`
 }
 
 // stateCodec encrypts and authenticates compressed flow state.
@@ -117,6 +130,7 @@ func (g *Gateway) loadState(r *http.Request, flow string) *flowState {
 // saveState writes st to the flow's chunked cookie.
 func (g *Gateway) saveState(w http.ResponseWriter, r *http.Request, st *flowState) error {
 	base := g.names.flow(st.Flow)
+	st.Saved = g.now().Unix()
 	v, err := g.stateCodec.encode(base, st)
 	if err != nil {
 		return err

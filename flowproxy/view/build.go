@@ -3,6 +3,7 @@ package view
 import (
 	"cmp"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +106,31 @@ func identityCandidates(p *Profile) []candidate {
 	return out
 }
 
+// StateThirdParty is the state in which the browser visits the third-party provider.
+const StateThirdParty = "thirdparty"
+
+// GatewayActions are run by the gateway itself, never offered as a form: exchange_token
+// needs the one-time token the provider's redirect brings and the PKCE verifier the
+// gateway keeps.
+var GatewayActions = map[string]bool{"exchange_token": true}
+
+// RedirectURL returns a thirdparty state's payload.redirect_url when it is an absolute
+// http(s) URL with a host, else "".
+func RedirectURL(resp *flowapi.Response) string {
+	if resp == nil || resp.Name != StateThirdParty {
+		return ""
+	}
+	raw := str(object(resp.Payload)["redirect_url"])
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(raw) > maxRedirectURL {
+		return ""
+	}
+	return raw
+}
+
+// maxRedirectURL bounds a provider URL (an authorization URL with its state is < 2 KiB).
+const maxRedirectURL = 8 << 10
+
 // maxVariants bounds the forms one action expands into (one per allowed value or item).
 const maxVariants = 100
 
@@ -134,6 +160,9 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 
 	b := &builder{c: c, flow: flow, state: resp.Name, profile: p.Profile}
 	for _, name := range sortedKeys(resp.Actions) {
+		if GatewayActions[name] {
+			continue
+		}
 		p.Forms = append(p.Forms, b.actionForms(name, resp.Actions[name])...)
 	}
 	slices.SortStableFunc(p.Forms, func(x, y Form) int { return cmp.Compare(rank(x), rank(y)) })
@@ -141,7 +170,7 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 		p.Forms = placeOnItems(p.Profile, p.Forms)
 	}
 
-	p.Error = b.errorText(resp.Error)
+	p.Error = cmp.Or(c.Alert, b.errorText(resp.Error))
 	switch resp.Name {
 	case flowapi.StateSuccess:
 		if flow == flowapi.FlowRegistration {
@@ -150,7 +179,7 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 	case flowapi.StateError:
 		errorPage(p, resp.Error)
 	}
-	p.Links = links(p)
+	p.Links = links(p, resp)
 	return p
 }
 
@@ -173,8 +202,12 @@ func errorPage(p *Page, e *flowapi.Error) {
 	}
 }
 
-func links(p *Page) []Link {
+func links(p *Page, resp *flowapi.Response) []Link {
 	switch {
+	case p.State == StateThirdParty:
+		if u := RedirectURL(resp); u != "" {
+			return []Link{{Href: u, Label: "Continue to the sign-in provider"}}
+		}
 	case p.State == flowapi.StateError:
 		return []Link{{Href: withQuery(p.Path, p.LinkQuery), Label: "Start again"}}
 	case p.Template == "login" && p.Flow == flowapi.FlowLogin:
@@ -358,6 +391,10 @@ func (b *builder) field(action, key string, in *flowapi.Input) (Field, bool) {
 	case in.Type == flowapi.TypeJSON:
 		f.Type, f.Hidden, f.WebAuthn = "hidden", true, true
 	case f.Hidden:
+		if in.Type == flowapi.TypeBoolean && f.Value == "" {
+			// Capabilities (preflight): false unless the passkey script knows better.
+			f.Value = "false"
+		}
 		if f.Value == "" {
 			b.noteError(action, key, in, false)
 			return Field{}, false

@@ -14,6 +14,9 @@ type Context struct {
 	Path   string // URL every form of this page posts to, e.g. "/.hanko/login"
 	CSRF   string // gateway CSRF token; every form carries it as field CSRFField
 	Notice string // gateway message shown above the state (e.g. "your sign-in expired")
+	// Alert is a gateway error shown as the page's error (e.g. the provider refused the
+	// sign-in); it replaces the state's own error text.
+	Alert string
 	// LinkQuery is an encoded query string appended to cross links (login <-> register) so
 	// the return URL survives, e.g. "rd=%2Fadmin"; empty for none.
 	LinkQuery string
@@ -50,6 +53,14 @@ type Page struct {
 	WebAuthnKind string
 	Profile      *Profile // profile_init
 	Links        []Link
+
+	// NoScriptRefresh, when set, is where a browser without JavaScript goes at once (a
+	// <noscript> refresh): the preflight page, which the passkey script answers instead.
+	NoScriptRefresh string
+	// Refresh, when set, is where every browser goes at once: the provider's sign-in page.
+	// A refresh, unlike a redirect answering the form post, is not bound by the page's
+	// form-action policy.
+	Refresh string
 }
 
 // NeedsJS reports whether some form of the page only works with the passkey script.

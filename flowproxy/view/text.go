@@ -34,7 +34,7 @@ var stateTexts = map[string]stateText{
 	"mfa_security_key_creation":             {"Add a security key", "Use a security key as a second step when you sign in."},
 	"profile_init":                          {"Your account", ""},
 	"webauthn_credential_verification":      {"Create a passkey", "Follow your browser's prompt to create the passkey."},
-	"thirdparty":                            {"Continue with your provider", ""},
+	"thirdparty":                            {"Continue with your provider", "You are being sent to your provider to sign in. If nothing happens, use the link below."},
 	"account_deleted":                       {"Account deleted", "Your account has been deleted."},
 	"success":                               {"You're signed in", "You can return to the site now."},
 }
