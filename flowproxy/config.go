@@ -48,6 +48,11 @@ type Config struct {
 	// OnAuthenticated is called for every request with a valid session, before the next
 	// handler, e.g. to set Caddy placeholders. May be nil.
 	OnAuthenticated func(r *http.Request, id Identity)
+	// OnSignedIn is called when a flow issued a session, OnRejected when the Flow API refused
+	// an action with a 4xx status (wrong password, passcode or OTP, invalid input, rate limit),
+	// e.g. to count them. Either may be nil.
+	OnSignedIn func(r *http.Request, flow string, id Identity)
+	OnRejected func(r *http.Request, flow string, status int)
 
 	// Verifier checks the session JWT at login; nil means the backend's JWKS
 	// (<APIURL>/.well-known/jwks.json). Tests replaying recorded tokens inject their own.

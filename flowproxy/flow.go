@@ -312,6 +312,9 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, cmp.Or(carry.Alert, notice), nojs)
 		return
 	}
+	if resp.Status >= 400 && resp.Status < 500 && g.cfg.OnRejected != nil {
+		g.cfg.OnRejected(r, st.Flow, resp.Status)
+	}
 	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert}
 	if fromPreflight {
 		next.Notice, next.Alert = st.Notice, cmp.Or(next.Alert, st.Alert)
@@ -392,6 +395,9 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	g.attrs.Delete(w, g.names.csrf, g.cfg.Prefix)
 	target := redirect.Target(st.Return, r.Host, g.cfg.AllowedRedirectHosts)
 	g.log.Info("signed in", zap.String("flow", st.Flow), zap.String("user_id", d.UserID), zap.String("session_id", d.SessionID))
+	if g.cfg.OnSignedIn != nil {
+		g.cfg.OnSignedIn(r, st.Flow, e.identity)
+	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 

@@ -101,9 +101,14 @@ func (h *harness) act(pagePath string, step fixtures.Step) page {
 // driveLogin runs a transcript whose steps 0 and 1 are flow start and preflight and whose
 // steps from 2 to successAt are actions a user takes on page, ending in success.
 func driveLogin(t *testing.T, name, pagePath string, successAt int) (*harness, *fixtures.Transcript) {
+	return driveLoginWith(t, name, pagePath, successAt, nil)
+}
+
+// driveLoginWith is driveLogin with a config change.
+func driveLoginWith(t *testing.T, name, pagePath string, successAt int, mutate func(*Config)) (*harness, *fixtures.Transcript) {
 	tr := load(t, name)
 	rp := fixtures.NewReplayer(tr, fixtures.StopAt(successAt+1))
-	h := newHarness(t, rp, nil)
+	h := newHarness(t, rp, mutate)
 
 	// An unauthenticated navigation is sent to the login page with its return URL.
 	start := h.get("/admin/report?x=1")
@@ -135,6 +140,29 @@ func driveLogin(t *testing.T, name, pagePath string, successAt int) (*harness, *
 		t.Fatalf("replayer served %d steps, want all up to %d", rp.Served(), successAt)
 	}
 	return h, tr
+}
+
+// TestSignInHooks: refused actions and the final sign-in are reported (for metrics).
+func TestSignInHooks(t *testing.T) {
+	var rejected []int
+	var signedIn []string
+	driveLoginWith(t, "login_password_wrong", "/.hanko/login", 6, func(c *Config) {
+		c.OnRejected = func(_ *http.Request, flow string, status int) {
+			if flow != flowapi.FlowLogin {
+				t.Errorf("OnRejected flow %q", flow)
+			}
+			rejected = append(rejected, status)
+		}
+		c.OnSignedIn = func(_ *http.Request, flow string, id Identity) {
+			if id.UserID == "" {
+				t.Error("OnSignedIn without a user id")
+			}
+			signedIn = append(signedIn, flow)
+		}
+	})
+	if fmt.Sprint(rejected) != "[400 400]" || fmt.Sprint(signedIn) != "[login]" {
+		t.Fatalf("rejected %v, signed in %v; want [400 400], [login]", rejected, signedIn)
+	}
 }
 
 func TestTranscriptLogins(t *testing.T) {
