@@ -31,7 +31,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			secure on|off
 //			same_site lax|strict|none
 //			lifetime <duration>
-//			keys <hash_key> <block_key>
+//			hash_key <key>
+//			block_key <key>
 //		}
 //		public <path_patterns...>
 //		header <name> <claim>
@@ -60,8 +61,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// keys, public, header and redirect_hosts may be repeated; the first keys line encodes new
-// cookies and all of them decode (key rotation).
+// public, header and redirect_hosts may be repeated, and so may hash_key and block_key for
+// key rotation: the n-th hash_key pairs with the n-th block_key, the first pair encodes new
+// cookies and every pair decodes.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -117,12 +119,12 @@ func unmarshalCookie(d *caddyfile.Dispenser) (*CookieConfig, error) {
 	}
 	c := new(CookieConfig)
 	seen := map[string]bool{}
+	// Where each key line is, to point at the first one left without a partner.
+	var hashAt, blockAt []caddyfile.Dispenser
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		option := d.Val()
-		if option != "keys" {
-			if err := once(d, seen, "cookie "+option); err != nil {
-				return nil, err
-			}
+		if err := once(d, seen, "cookie "+option); err != nil {
+			return nil, err
 		}
 		var err error
 		switch option {
@@ -136,12 +138,12 @@ func unmarshalCookie(d *caddyfile.Dispenser) (*CookieConfig, error) {
 			c.SameSite, err = oneOf(d, "lax", "strict", "none")
 		case "lifetime":
 			c.Lifetime, err = durationArg(d)
-		case "keys":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return nil, d.Errf("cookie keys: want <hash_key> <block_key>, got %d argument(s)", len(args))
-			}
-			c.Keys = append(c.Keys, CookieKeys{HashKey: args[0], BlockKey: args[1]})
+		case "hash_key":
+			c.HashKeys, err = appendKey(d, c.HashKeys)
+			hashAt = append(hashAt, *d)
+		case "block_key":
+			c.BlockKeys, err = appendKey(d, c.BlockKeys)
+			blockAt = append(blockAt, *d)
 		default:
 			return nil, d.Errf("unknown cookie option %q", option)
 		}
@@ -149,7 +151,21 @@ func unmarshalCookie(d *caddyfile.Dispenser) (*CookieConfig, error) {
 			return nil, err
 		}
 	}
+	if err := unpairedKeys(len(hashAt), len(blockAt)); err != nil {
+		unpaired := hashAt
+		if len(blockAt) > len(hashAt) {
+			unpaired = blockAt
+		}
+		at := unpaired[min(len(hashAt), len(blockAt))]
+		return nil, at.WrapErr(err)
+	}
 	return c, nil
+}
+
+// appendKey appends the line's one key to keys. Errors name the option, never the key.
+func appendKey(d *caddyfile.Dispenser, keys []string) ([]string, error) {
+	k, err := singleArg(d)
+	return append(keys, k), err
 }
 
 func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
@@ -231,7 +247,7 @@ func unmarshalSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 // once refuses an option given twice in one block (repeatable options don't call it).
 func once(d *caddyfile.Dispenser, seen map[string]bool, option string) error {
 	switch option {
-	case "public", "header", "redirect_hosts":
+	case "public", "header", "redirect_hosts", "cookie hash_key", "cookie block_key":
 		return nil
 	}
 	if seen[option] {

@@ -20,8 +20,10 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 			secure off
 			same_site strict
 			lifetime 8h
-			keys {env.HASH1} {env.BLOCK1}
-			keys 00112233 aabbccdd
+			hash_key {env.HASH1}
+			block_key {env.BLOCK1}
+			hash_key 00112233
+			block_key aabbccdd
 		}
 		public /health /static/* 
 		public *.css
@@ -61,8 +63,9 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 		Prefix: "/auth",
 		Cookie: &CookieConfig{
 			Name: "sess", Domain: "example.com", Secure: &off, SameSite: "strict",
-			Lifetime: caddy.Duration(8 * time.Hour),
-			Keys:     []CookieKeys{{"{env.HASH1}", "{env.BLOCK1}"}, {"00112233", "aabbccdd"}},
+			Lifetime:  caddy.Duration(8 * time.Hour),
+			HashKeys:  []string{"{env.HASH1}", "00112233"},
+			BlockKeys: []string{"{env.BLOCK1}", "aabbccdd"},
 		},
 		Public:        []string{"/health", "/static/*", "*.css"},
 		Header:        []HeaderMapping{{"X-User", "sub"}, {"X-Mail", "email"}},
@@ -120,7 +123,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"cookie secure", "hanko {\n\tcookie {\n\t\tsecure maybe\n\t}\n}", `secure: unknown value "maybe" (want on or off)`},
 		{"cookie same_site", "hanko {\n\tcookie {\n\t\tsame_site lenient\n\t}\n}", `same_site: unknown value "lenient" (want lax, strict or none)`},
 		{"cookie lifetime", "hanko {\n\tcookie {\n\t\tlifetime forever\n\t}\n}", `lifetime: "forever" is not a duration`},
-		{"cookie keys one", "hanko {\n\tcookie {\n\t\tkeys abc\n\t}\n}", "cookie keys: want <hash_key> <block_key>, got 1 argument(s)"},
+		{"cookie hash_key missing", "hanko {\n\tcookie {\n\t\thash_key\n\t}\n}", "hash_key: missing argument"},
+		{"cookie block_key two", "hanko {\n\tcookie {\n\t\tblock_key a b\n\t}\n}", "block_key: want one argument, got more"},
+		{"cookie keys as before", "hanko {\n\tcookie {\n\t\tkeys a b\n\t}\n}", `unknown cookie option "keys"`},
 		{"cookie name twice", "hanko {\n\tcookie {\n\t\tname a\n\t\tname b\n\t}\n}", "cookie name: given more than once"},
 		{"embedded arg", "hanko {\n\tembedded x\n}", "wrong argument count"},
 		{"embedded unknown", "hanko {\n\tembedded {\n\t\tpostgres x\n\t}\n}", `unknown embedded option "postgres"`},
@@ -147,6 +152,29 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			// Errors name the file and line, so users can find the offending token.
 			if !strings.Contains(err.Error(), "Testfile:") {
 				t.Errorf("error %q does not name file:line", err)
+			}
+		})
+	}
+}
+
+// TestUnmarshalCaddyfileUnpairedKeys: each hash_key needs a block_key; the error points at
+// the first key line left without a partner.
+func TestUnmarshalCaddyfileUnpairedKeys(t *testing.T) {
+	tests := []struct {
+		name, block, want string
+	}{
+		{"hash only", "hash_key a", "cookie hash_key: 1 given but 0 block_key; the n-th hash_key pairs with the n-th block_key, at Testfile:3"},
+		{"block only", "block_key a", "cookie block_key: 1 given but 0 hash_key; the n-th hash_key pairs with the n-th block_key, at Testfile:3"},
+		{"extra hash", "hash_key a\n\t\tblock_key b\n\t\thash_key c", "cookie hash_key: 2 given but 1 block_key; the n-th hash_key pairs with the n-th block_key, at Testfile:5"},
+		{"extra blocks", "block_key a\n\t\thash_key b\n\t\tblock_key c\n\t\tblock_key d", "cookie block_key: 3 given but 1 hash_key; the n-th hash_key pairs with the n-th block_key, at Testfile:5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			input := "hanko {\n\tcookie {\n\t\t" + tt.block + "\n\t}\n}"
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -4,29 +4,29 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/textproto"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/hankogate/hankogate/flowproxy"
+	"github.com/hankogate/hankogate/flowserver"
 )
 
-// Defaults that are ours rather than the gateway's.
-const defaultPrefix = "/.hanko"
+// configs is the module config turned into the configs of the parts it runs.
+type configs struct {
+	gateway  flowproxy.Config
+	embedded *flowserver.Config // nil with a remote api
+}
 
-// gatewayConfig turns the module config into the gateway's, resolving placeholders with
-// repl. It reports every problem at once, each naming its option. Runtime parts (logger,
-// transport, hooks, generated keys) are left to Provision.
-func (h *Handler) gatewayConfig(repl *caddy.Replacer) (flowproxy.Config, error) {
+// configs resolves placeholders and decodes keys, reporting every problem at once, each
+// naming its option as the Caddyfile spells it: the glue's own (placeholders, key
+// encodings, api against embedded, the embedded block) and those flowproxy's Validate
+// finds. Runtime parts (logger, transport, hooks, keys kept in storage) are left to
+// Provision, which opens nothing before this has passed.
+func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 	var errs []error
-	problem := func(option, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("hanko: %s: %s", option, fmt.Sprintf(format, args...)))
-	}
-
-	cfg := flowproxy.Config{
+	gw := flowproxy.Config{
+		APIURL:               embeddedAPIURL,
 		Prefix:               h.Prefix,
 		Title:                h.Title,
 		TemplatesDir:         h.Templates,
@@ -35,152 +35,102 @@ func (h *Handler) gatewayConfig(repl *caddy.Replacer) (flowproxy.Config, error) 
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
 	}
-
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)
 		if err != nil {
-			problem("api", "%v", err)
-		} else if msg := checkAPIURL(api); msg != "" {
-			problem("api", "%s", msg)
+			errs = append(errs, fmt.Errorf("api: %w", err))
+			api = ""
 		}
-		cfg.APIURL = api
+		gw.APIURL = api
 		if h.Embedded != nil {
-			problem("embedded", "cannot be combined with api (the embedded backend runs only without api)")
+			errs = append(errs, errors.New("embedded: cannot be combined with api (the embedded backend runs only without api)"))
 		}
 	}
-
-	if cfg.Prefix == "" {
-		cfg.Prefix = defaultPrefix
+	for _, m := range h.Header {
+		gw.Headers = append(gw.Headers, flowproxy.HeaderMapping(m))
 	}
-	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
-	if !strings.HasPrefix(h.Prefix, "/") && h.Prefix != "" || cfg.Prefix == "" || strings.ContainsAny(cfg.Prefix, "?#* ") {
-		problem("prefix", "%q must be a path below the root starting with /, like /.hanko", h.Prefix)
-	}
+	var cookieErrs []error
+	gw.Cookie, cookieErrs = h.Cookie.gatewayConfig(repl)
+	errs = append(errs, cookieErrs...)
 
-	for _, p := range h.Public {
-		if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
-			problem("public", "path pattern %q must start with / or *", p)
-		}
-	}
+	checked, err := checkGateway(gw)
+	errs = append(errs, err)
 
-	if h.Timeout < 0 {
-		problem("timeout", "must not be negative")
-	}
-	if h.Revalidate < 0 {
-		problem("revalidate", "must not be negative")
-	}
-
-	for _, host := range h.RedirectHosts {
-		if host == "" || strings.ContainsAny(host, "/?#@ ") {
-			problem("redirect_hosts", "%q is not a host name (give hosts like app.example.com, not URLs)", host)
-		}
-	}
-
-	for i, m := range h.Header {
-		name := textproto.CanonicalMIMEHeaderKey(m.Name)
-		if !validHeaderName(m.Name) {
-			problem("header", "line %d: %q is not a valid header name", i+1, m.Name)
-		}
-		if m.Claim == "" {
-			problem("header", "line %d: header %s names no claim", i+1, m.Name)
-		}
-		for _, earlier := range h.Header[:i] {
-			if textproto.CanonicalMIMEHeaderKey(earlier.Name) == name {
-				problem("header", "line %d: header %s is mapped twice", i+1, m.Name)
-				break
-			}
-		}
-		cfg.Headers = append(cfg.Headers, flowproxy.HeaderMapping{Name: name, Claim: m.Claim})
-	}
-
-	cfg.Cookie, errs = h.Cookie.gatewayConfig(repl, errs)
-
+	out := configs{gateway: gw}
 	if h.API == "" {
-		errs = h.Embedded.check(repl, cfg.Prefix, errs)
+		ecfg, embeddedErrs := h.Embedded.serverConfig(repl, checked.Prefix)
+		errs = append(errs, embeddedErrs...)
+		out.embedded = &ecfg
 	}
-
-	return cfg, errors.Join(errs...)
+	return out, hankoErrors(errs)
 }
 
-// checkAPIURL returns why api is not a usable Hanko base URL, or "".
-func checkAPIURL(api string) string {
-	u, err := url.Parse(api)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("%q is not a URL: %v", api, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%q must be an http:// or https:// URL", api)
-	case u.Host == "":
-		return fmt.Sprintf("%q has no host", api)
-	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Sprintf("%q must not carry a query or fragment", api)
-	case u.User != nil:
-		return fmt.Sprintf("%q must not carry credentials", api)
+// checkGateway runs flowproxy's Validate on a copy of cfg and returns the copy, defaults
+// applied. What the glue has not produced is stood in for, so each problem is reported
+// once: the api URL or keys whose placeholders or encodings failed (already reported), and
+// keys that Provision loads from storage later.
+func checkGateway(cfg flowproxy.Config) (flowproxy.Config, error) {
+	if cfg.APIURL == "" {
+		cfg.APIURL = embeddedAPIURL
 	}
-	return ""
-}
-
-// validHeaderName accepts RFC 9110 tokens; underscores are refused because proxies treat
-// them inconsistently (a classic way to smuggle identity headers).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range name {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.ContainsRune("!#$%&'*+-.^`|~", c):
-		default:
-			return false
+	standIn := make([]byte, 32) // a valid size for both keys
+	keys := make([]flowproxy.KeyPair, max(len(cfg.Cookie.Keys), 1))
+	copy(keys, cfg.Cookie.Keys)
+	for i := range keys {
+		if keys[i].Hash == nil {
+			keys[i].Hash = standIn
+		}
+		if keys[i].Block == nil {
+			keys[i].Block = standIn
 		}
 	}
-	return true
+	cfg.Cookie.Keys = keys
+	err := cfg.Validate()
+	return cfg, err
 }
 
-// gatewayConfig appends the cookie problems to errs. c may be nil (all defaults).
-func (c *CookieConfig) gatewayConfig(repl *caddy.Replacer, errs []error) (flowproxy.CookieConfig, []error) {
+// hankoErrors lists every problem in errs on its own line, prefixed "hanko: " (a joined
+// error counts as its parts; nil entries are skipped).
+func hankoErrors(errs []error) error {
+	var out []error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		parts := []error{err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			parts = joined.Unwrap()
+		}
+		for _, p := range parts {
+			out = append(out, fmt.Errorf("hanko: %w", p))
+		}
+	}
+	return errors.Join(out...)
+}
+
+// gatewayConfig turns c (nil: all defaults) into the gateway's cookie config.
+func (c *CookieConfig) gatewayConfig(repl *caddy.Replacer) (flowproxy.CookieConfig, []error) {
 	var cfg flowproxy.CookieConfig
 	if c == nil {
-		return cfg, errs
+		return cfg, nil
 	}
-	problem := func(option, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("hanko: cookie %s: %s", option, fmt.Sprintf(format, args...)))
-	}
-
+	var errs []error
 	cfg.Name = c.Name
-	if c.Name != "" && !validHeaderName(c.Name) {
-		problem("name", "%q is not a valid cookie name", c.Name)
-	}
-	cfg.Domain = strings.TrimPrefix(c.Domain, ".")
-	if strings.ContainsAny(c.Domain, "/:; ") {
-		problem("domain", "%q is not a domain name", c.Domain)
-	}
+	cfg.Domain = c.Domain
 	cfg.Insecure = c.Secure != nil && !*c.Secure
+	cfg.Lifetime = time.Duration(c.Lifetime)
 	switch c.SameSite {
-	case "", "lax":
+	case "": // flowproxy's default
+	case "lax":
 		cfg.SameSite = http.SameSiteLaxMode
 	case "strict":
 		cfg.SameSite = http.SameSiteStrictMode
 	case "none":
 		cfg.SameSite = http.SameSiteNoneMode
-		if cfg.Insecure {
-			problem("same_site", "none requires secure cookies (browsers drop SameSite=None without Secure)")
-		}
 	default:
-		problem("same_site", "unknown value %q (want lax, strict or none)", c.SameSite)
+		errs = append(errs, fmt.Errorf("cookie same_site: unknown value %q (want lax, strict or none)", c.SameSite))
 	}
-	if c.Lifetime < 0 {
-		problem("lifetime", "must not be negative")
-	}
-	cfg.Lifetime = time.Duration(c.Lifetime)
-
-	for i, k := range c.Keys {
-		pair, err := k.decode(repl)
-		if err != nil {
-			problem("keys", "pair %d: %v", i+1, err)
-			continue
-		}
-		cfg.Keys = append(cfg.Keys, pair)
-	}
-	return cfg, errs
+	keys, keyErrs := decodeKeyPairs(repl, c.HashKeys, c.BlockKeys)
+	cfg.Keys = keys
+	return cfg, append(errs, keyErrs...)
 }

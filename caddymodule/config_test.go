@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/hankogate/hankogate/flowproxy"
+	"github.com/hankogate/hankogate/flowserver"
 )
 
 var (
@@ -32,7 +33,7 @@ func TestValidateAcceptsGoodConfigs(t *testing.T) {
 		{"empty (embedded defaults)", Handler{}},
 		{"remote api", Handler{API: "https://abc.hanko.io", Prefix: "/auth/", Timeout: caddy.Duration(time.Second)}},
 		{"cookie", Handler{Cookie: &CookieConfig{Name: "s", Domain: ".example.com", Secure: &off, SameSite: "strict",
-			Keys: []CookieKeys{{hex.EncodeToString(hash32), hex.EncodeToString(block16)}}}}},
+			HashKeys: []string{hex.EncodeToString(hash32)}, BlockKeys: []string{hex.EncodeToString(block16)}}}},
 		{"embedded", Handler{Embedded: &EmbeddedConfig{MFA: "required", Token: "cookie", Expose: "/hanko-api",
 			Origins: []string{"https://example.com"}, SMTP: &SMTPConfig{Address: "localhost:25", From: "a@b.c", TLS: "none"}}}},
 		{"headers", Handler{Header: []HeaderMapping{{"X-User", "subject"}, {"Remote-Email", "email"}}}},
@@ -46,6 +47,8 @@ func TestValidateAcceptsGoodConfigs(t *testing.T) {
 	}
 }
 
+// TestValidateReportsEveryProblem: the glue's problems and flowproxy's come together, each
+// once, on its own line, naming its option.
 func TestValidateReportsEveryProblem(t *testing.T) {
 	off := false
 	h := Handler{
@@ -53,65 +56,83 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Prefix:        "auth",
 		Public:        []string{"health"},
 		RedirectHosts: []string{"https://evil.example.com/"},
-		Header:        []HeaderMapping{{"X_Auth_User", "subject"}, {"X-Mail", ""}, {"x-mail", "email"}},
+		Header:        []HeaderMapping{{"X Auth User", "subject"}, {"X-Mail", ""}, {"x-mail", "email"}},
 		Timeout:       caddy.Duration(-time.Second),
 		Revalidate:    caddy.Duration(-time.Second),
 		Cookie: &CookieConfig{Name: "a b", Domain: "example.com/x", Secure: &off, SameSite: "none", Lifetime: -1,
-			Keys: []CookieKeys{{"abcd", "!!"}, {"", hex.EncodeToString(block16)}}},
+			HashKeys:  []string{"abcd", "", hex.EncodeToString(hash32)},
+			BlockKeys: []string{"!!", hex.EncodeToString(block16)}},
 		Embedded: &EmbeddedConfig{},
 	}
 	err := h.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a broken config")
 	}
-	for _, want := range []string{
-		`hanko: api: "ftp://hanko.example.com" must be an http:// or https:// URL`,
+	want := []string{
+		// the glue's own
 		"hanko: embedded: cannot be combined with api",
-		`hanko: prefix: "auth" must be a path below the root starting with /`,
-		`hanko: public: path pattern "health" must start with / or *`,
-		`hanko: redirect_hosts: "https://evil.example.com/" is not a host name`,
-		`hanko: header: line 1: "X_Auth_User" is not a valid header name`,
-		"hanko: header: line 2: header X-Mail names no claim",
-		"hanko: header: line 3: header x-mail is mapped twice",
+		"hanko: cookie hash_key: 3 given but 2 block_key; the n-th hash_key pairs with the n-th block_key",
+		"hanko: cookie hash_key: key 2: missing",
+		"hanko: cookie block_key: key 1: neither hex nor base64",
+		// flowproxy's Validate
+		`hanko: api: must be an http(s) URL with a host and without user info, query or fragment, got "ftp://hanko.example.com"`,
+		`hanko: prefix: must be a clean absolute path other than /, like "/.hanko"`,
+		`hanko: public: pattern "health" must start with / or *`,
+		`hanko: redirect_hosts: "https://evil.example.com/" must be a host name, optionally with :port`,
 		"hanko: timeout: must not be negative",
 		"hanko: revalidate: must not be negative",
+		`hanko: header: "X Auth User" is not a valid header name`,
+		`hanko: header: "X-Mail" needs a claim`,
+		`hanko: header: "x-mail" is mapped twice`,
 		`hanko: cookie name: "a b" is not a valid cookie name`,
-		`hanko: cookie domain: "example.com/x" is not a domain name`,
-		"hanko: cookie same_site: none requires secure cookies",
+		`hanko: cookie domain: "example.com/x" is not a domain`,
+		"hanko: cookie same_site: none requires Secure cookies",
 		"hanko: cookie lifetime: must not be negative",
-		"hanko: cookie keys: pair 1: hash_key: decodes to 2 bytes, want 32 or 64 bytes; block_key: neither hex nor base64",
-		"hanko: cookie keys: pair 2: hash_key: missing",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q; got:\n%v", want, err)
+		"hanko: cookie hash_key: key 1 is 2 bytes; want 32 or 64",
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q; got:\n%v", w, err)
 		}
+	}
+	// Keys that failed to decode or are missing are not reported again as 0 bytes.
+	if lines := strings.Split(err.Error(), "\n"); len(lines) != len(want) {
+		t.Errorf("%d problems reported, want %d:\n%v", len(lines), len(want), err)
 	}
 }
 
 func TestValidateSingleProblems(t *testing.T) {
+	hash, block := hex.EncodeToString(hash32), hex.EncodeToString(block16)
 	tests := []struct {
 		name string
 		h    Handler
 		want string
 	}{
-		{"api not a URL", Handler{API: "http://[::1"}, `hanko: api: "http://[::1" is not a URL`},
-		{"api without host", Handler{API: "https://"}, `hanko: api: "https://" has no host`},
-		{"api with query", Handler{API: "https://h.example?x=1"}, "must not carry a query or fragment"},
-		{"api with credentials", Handler{API: "https://u:p@h.example"}, "must not carry credentials"},
+		{"api not a URL", Handler{API: "http://[::1"}, "hanko: api: invalid URL: "},
+		{"api without host", Handler{API: "https://"}, `hanko: api: must be an http(s) URL with a host and without user info, query or fragment, got "https://"`},
+		{"api with query", Handler{API: "https://h.example?x=1"}, `got "https://h.example?x=1"`},
+		{"api with credentials", Handler{API: "https://u:p@h.example"}, `got "https://u:p@h.example"`},
 		{"api placeholder unset", Handler{API: "{env.HANKOGATE_TEST_UNSET_API}"}, "hanko: api: "},
-		{"prefix root", Handler{Prefix: "/"}, `hanko: prefix: "/" must be a path below the root`},
-		{"prefix with query", Handler{Prefix: "/a?b"}, `hanko: prefix: "/a?b"`},
+		{"prefix root", Handler{Prefix: "/"}, "hanko: prefix: must be a clean absolute path other than /"},
+		{"prefix with query", Handler{Prefix: "/a?b"}, "hanko: prefix: must be a clean absolute path"},
 		{"same_site unknown", Handler{Cookie: &CookieConfig{SameSite: "lenient"}}, `hanko: cookie same_site: unknown value "lenient" (want lax, strict or none)`},
-		{"block key short", Handler{Cookie: &CookieConfig{Keys: []CookieKeys{{hex.EncodeToString(hash32), hex.EncodeToString(hash32[:8])}}}},
-			"hanko: cookie keys: pair 1: block_key: decodes to 8 bytes, want 16, 24 or 32 bytes"},
-		{"key placeholder unset", Handler{Cookie: &CookieConfig{Keys: []CookieKeys{{"{env.HANKOGATE_TEST_UNSET_KEY}", hex.EncodeToString(block16)}}}},
-			"hanko: cookie keys: pair 1: hash_key: "},
+		{"block key short", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}, BlockKeys: []string{hex.EncodeToString(hash32[:8])}}},
+			"hanko: cookie block_key: key 1 is 8 bytes; want 16, 24 or 32"},
+		{"second pair bad", Handler{Cookie: &CookieConfig{HashKeys: []string{hash, hash}, BlockKeys: []string{block, "00"}}},
+			"hanko: cookie block_key: key 2 is 1 bytes; want 16, 24 or 32"},
+		{"key placeholder unset", Handler{Cookie: &CookieConfig{HashKeys: []string{"{env.HANKOGATE_TEST_UNSET_KEY}"}, BlockKeys: []string{block}}},
+			"hanko: cookie hash_key: key 1: "},
+		{"hash_key without block_key", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}}},
+			"hanko: cookie hash_key: 1 given but 0 block_key"},
+		{"extra block_key", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}, BlockKeys: []string{block, block}}},
+			"hanko: cookie block_key: 2 given but 1 hash_key"},
 		{"mfa", Handler{Embedded: &EmbeddedConfig{MFA: "sometimes"}}, `hanko: embedded mfa: unknown value "sometimes"`},
 		{"token", Handler{Embedded: &EmbeddedConfig{Token: "body"}}, `hanko: embedded token: unknown value "body"`},
 		{"origin with path", Handler{Embedded: &EmbeddedConfig{Origins: []string{"https://a.example/app"}}}, `hanko: embedded origins: "https://a.example/app" is not an origin`},
 		{"origin host only", Handler{Embedded: &EmbeddedConfig{Origins: []string{"a.example"}}}, `hanko: embedded origins: "a.example" is not an origin`},
 		{"expose relative", Handler{Embedded: &EmbeddedConfig{Expose: "api"}}, `hanko: embedded expose: "api" must be a path below the root`},
 		{"expose under prefix", Handler{Embedded: &EmbeddedConfig{Expose: "/.hanko/api"}}, `hanko: embedded expose: "/.hanko/api" overlaps the gateway prefix "/.hanko"`},
+		{"expose over prefix", Handler{Prefix: "/api/auth/", Embedded: &EmbeddedConfig{Expose: "/api"}}, `hanko: embedded expose: "/api" overlaps the gateway prefix "/api/auth"`},
 		{"smtp address", Handler{Embedded: &EmbeddedConfig{SMTP: &SMTPConfig{Address: "mail.example.com", From: "a@b.c"}}}, `hanko: embedded smtp: address "mail.example.com" must be host:port`},
 		{"smtp port", Handler{Embedded: &EmbeddedConfig{SMTP: &SMTPConfig{Address: "mail.example.com:70000", From: "a@b.c"}}}, `address "mail.example.com:70000" must be host:port`},
 		{"smtp from", Handler{Embedded: &EmbeddedConfig{SMTP: &SMTPConfig{Address: "h:25"}}}, "hanko: embedded smtp from: missing"},
@@ -127,7 +148,33 @@ func TestValidateSingleProblems(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q, want it to contain %q", err, tt.want)
 			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("one problem reported as several:\n%v", err)
+			}
 		})
+	}
+}
+
+// TestValidateNeverShowsKeys: whatever is wrong with a key, the error names it by number.
+func TestValidateNeverShowsKeys(t *testing.T) {
+	short := base64.StdEncoding.EncodeToString([]byte("twelve bytes"))
+	garbled := "not a key, but a secret"
+	t.Setenv("HANKOGATE_TEST_SHORT_KEY", short)
+	h := Handler{Cookie: &CookieConfig{
+		HashKeys:  []string{"{env.HANKOGATE_TEST_SHORT_KEY}", garbled},
+		BlockKeys: []string{short, garbled},
+	}}
+	err := h.Validate()
+	if err == nil {
+		t.Fatal("accepted bad keys")
+	}
+	for _, secret := range []string{short, garbled, "twelve bytes"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows the key %q:\n%v", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "hanko: cookie hash_key: key 1 is 12 bytes; want 32 or 64") {
+		t.Errorf("error does not name the short key:\n%v", err)
 	}
 }
 
@@ -149,25 +196,28 @@ func TestGatewayConfigMapsOptions(t *testing.T) {
 		Revalidate:    caddy.Duration(time.Minute),
 		Header:        []HeaderMapping{{"x-user", "subject"}},
 		Cookie: &CookieConfig{Name: "s", Domain: ".example.com", Secure: &off, SameSite: "strict", Lifetime: caddy.Duration(time.Hour),
-			Keys: []CookieKeys{
-				{"{env.HANKOGATE_TEST_HASH}", "{file." + blockFile + "}"},
-				{hex.EncodeToString(hash32), hex.EncodeToString(block16)},
-			}},
+			HashKeys:  []string{"{env.HANKOGATE_TEST_HASH}", hex.EncodeToString(hash32)},
+			BlockKeys: []string{"{file." + blockFile + "}", hex.EncodeToString(block16)},
+		},
 	}
-	cfg, err := h.gatewayConfig(caddy.NewReplacer())
+	built, err := h.configs(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.APIURL != "https://hanko.example.com" || cfg.Prefix != "/auth" || cfg.Title != "T" || cfg.TemplatesDir != "/tpl" ||
+	if built.embedded != nil {
+		t.Error("embedded backend configured alongside api")
+	}
+	cfg := built.gateway
+	if cfg.APIURL != "https://hanko.example.com" || cfg.Prefix != "/auth/" || cfg.Title != "T" || cfg.TemplatesDir != "/tpl" ||
 		cfg.APITimeout != 3*time.Second || cfg.Revalidate != time.Minute ||
 		len(cfg.Public) != 1 || len(cfg.AllowedRedirectHosts) != 1 {
 		t.Errorf("plain options not mapped: %+v", cfg)
 	}
-	if len(cfg.Headers) != 1 || cfg.Headers[0] != (flowproxy.HeaderMapping{Name: "X-User", Claim: "subject"}) {
+	if len(cfg.Headers) != 1 || cfg.Headers[0] != (flowproxy.HeaderMapping{Name: "x-user", Claim: "subject"}) {
 		t.Errorf("headers = %+v", cfg.Headers)
 	}
 	c := cfg.Cookie
-	if c.Name != "s" || c.Domain != "example.com" || !c.Insecure || c.SameSite != http.SameSiteStrictMode || c.Lifetime != time.Hour {
+	if c.Name != "s" || c.Domain != ".example.com" || !c.Insecure || c.SameSite != http.SameSiteStrictMode || c.Lifetime != time.Hour {
 		t.Errorf("cookie = %+v", c)
 	}
 	if len(c.Keys) != 2 ||
@@ -177,13 +227,20 @@ func TestGatewayConfigMapsOptions(t *testing.T) {
 	}
 }
 
-func TestGatewayConfigDefaults(t *testing.T) {
-	cfg, err := (&Handler{}).gatewayConfig(caddy.NewReplacer())
+// TestConfigsDefaults: without api the embedded backend runs with flowserver's defaults;
+// the gateway's own defaults are flowproxy's to apply.
+func TestConfigsDefaults(t *testing.T) {
+	built, err := (&Handler{}).configs(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Prefix != "/.hanko" || cfg.Headers != nil || cfg.Cookie.Insecure || cfg.Cookie.Keys != nil {
-		t.Errorf("defaults = %+v", cfg)
+	cfg := built.gateway
+	if cfg.APIURL != embeddedAPIURL || cfg.Prefix != "" || cfg.Headers != nil || cfg.Cookie.Insecure || cfg.Cookie.Keys != nil {
+		t.Errorf("gateway defaults = %+v", cfg)
+	}
+	e := built.embedded
+	if e == nil || e.DBPath != filepath.Join(caddy.AppDataDir(), "hankogate", "hanko.db") || !e.Signup || e.SMTP != nil {
+		t.Errorf("embedded defaults = %+v", e)
 	}
 }
 
@@ -196,9 +253,9 @@ func TestEmbeddedServerConfig(t *testing.T) {
 		Signup: &off, Password: &off, Passcode: &on, Passkey: &off,
 		MFA: "off", RPID: "example.com", Origins: []string{"https://example.com"}, Token: "cookie",
 	}
-	cfg, err := e.serverConfig(caddy.NewReplacer(), zapNop())
-	if err != nil {
-		t.Fatal(err)
+	cfg, errs := e.serverConfig(caddy.NewReplacer(), "/.hanko")
+	if errs != nil {
+		t.Fatal(errs)
 	}
 	if cfg.DBPath != "/data/h.db" || cfg.Signup || cfg.Password || !cfg.Passcode || cfg.Passkey ||
 		cfg.MFA != "off" || cfg.RPID != "example.com" || len(cfg.Origins) != 1 || cfg.TokenDelivery != "cookie" {
@@ -207,25 +264,37 @@ func TestEmbeddedServerConfig(t *testing.T) {
 	if s := cfg.SMTP; s == nil || s.Host != "mail.example.com" || s.Port != 465 || s.Password != "s3cret" || s.TLS != "tls" || s.Username != "u" {
 		t.Errorf("smtp = %+v", cfg.SMTP)
 	}
-
-	def, err := (*EmbeddedConfig)(nil).serverConfig(caddy.NewReplacer(), zapNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if def.DBPath != filepath.Join(caddy.AppDataDir(), "hankogate", "hanko.db") || !def.Signup || def.SMTP != nil {
-		t.Errorf("default embedded config = %+v", def)
+	plain, errs := (&EmbeddedConfig{SMTP: &SMTPConfig{Address: "h:25", From: "a@b.c"}}).serverConfig(caddy.NewReplacer(), "/.hanko")
+	if errs != nil || plain.SMTP.TLS != "starttls" || plain.MFA != flowserver.MFAOptional || plain.TokenDelivery != flowserver.DeliveryHeader {
+		t.Errorf("unset smtp tls, mfa, token: %+v %+v %v", plain, plain.SMTP, errs)
 	}
 }
 
 func TestPoolKeySharesOnlyIdenticalSettings(t *testing.T) {
-	a, _ := (&EmbeddedConfig{DB: "/x.db"}).serverConfig(caddy.NewReplacer(), zapNop())
-	b, _ := (&EmbeddedConfig{DB: "/x.db"}).serverConfig(caddy.NewReplacer(), zapNop())
+	a, _ := (&EmbeddedConfig{DB: "/x.db"}).serverConfig(caddy.NewReplacer(), "/.hanko")
+	b, _ := (&EmbeddedConfig{DB: "/x.db"}).serverConfig(caddy.NewReplacer(), "/.hanko")
 	off := false
-	c, _ := (&EmbeddedConfig{DB: "/x.db", Signup: &off}).serverConfig(caddy.NewReplacer(), zapNop())
+	c, _ := (&EmbeddedConfig{DB: "/x.db", Signup: &off}).serverConfig(caddy.NewReplacer(), "/.hanko")
 	if poolKey(a) != poolKey(b) {
 		t.Error("identical settings got different pool keys")
 	}
 	if poolKey(a) == poolKey(c) {
 		t.Error("different settings share a pool key")
+	}
+}
+
+// TestProvisionChecksBeforeOpening: Caddy validates only after Provision, so Provision
+// itself refuses a bad config before it creates the database or touches storage.
+func TestProvisionChecksBeforeOpening(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hanko.db")
+	h := Handler{Prefix: "relative", Embedded: &EmbeddedConfig{DB: db}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: t.Context()})
+	defer cancel()
+	err := h.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "hanko: prefix: ") {
+		t.Errorf("Provision: %v, want the prefix problem", err)
+	}
+	if _, statErr := os.Stat(db); !os.IsNotExist(statErr) {
+		t.Errorf("Provision opened the database despite a bad config: %v", statErr)
 	}
 }

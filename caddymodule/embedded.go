@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowserver"
 )
@@ -51,74 +50,20 @@ type SMTPConfig struct {
 	TLS string `json:"tls,omitempty"`
 }
 
-// check appends the problems of the embedded config to errs; e may be nil.
-func (e *EmbeddedConfig) check(repl *caddy.Replacer, prefix string, errs []error) []error {
-	if e == nil {
-		return errs
-	}
-	problem := func(option, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("hanko: embedded %s: %s", option, fmt.Sprintf(format, args...)))
-	}
-	switch e.MFA {
-	case "", flowserver.MFAOff, flowserver.MFAOptional, flowserver.MFARequired:
-	default:
-		problem("mfa", "unknown value %q (want off, optional or required)", e.MFA)
-	}
-	switch e.Token {
-	case "", flowserver.DeliveryHeader, flowserver.DeliveryCookie:
-	default:
-		problem("token", "unknown value %q (want header or cookie)", e.Token)
-	}
-	for _, o := range e.Origins {
-		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			problem("origins", "%q is not an origin like https://app.example.com", o)
-		}
-	}
-	if e.Expose != "" {
-		expose := strings.TrimRight(e.Expose, "/")
-		switch {
-		case !strings.HasPrefix(e.Expose, "/") || expose == "":
-			problem("expose", "%q must be a path below the root starting with /, like /hanko-api", e.Expose)
-		case pathWithin(expose, prefix) || pathWithin(prefix, expose):
-			problem("expose", "%q overlaps the gateway prefix %q", e.Expose, prefix)
-		}
-	}
-	if s := e.SMTP; s != nil {
-		host, port, err := net.SplitHostPort(s.Address)
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			problem("smtp", "address %q must be host:port", s.Address)
-		}
-		if s.From == "" {
-			problem("smtp from", "missing (the sender address of passcode mails)")
-		}
-		switch s.TLS {
-		case "", "none", "starttls", "tls":
-		default:
-			problem("smtp tls", "unknown value %q (want none, starttls or tls)", s.TLS)
-		}
-		if _, err := repl.ReplaceOrErr(s.Username, false, true); err != nil {
-			problem("smtp username", "%v", err)
-		}
-		if _, err := repl.ReplaceOrErr(s.Password, false, true); err != nil {
-			problem("smtp password", "%v", err)
-		}
-	}
-	return errs
-}
-
-// pathWithin reports whether p is base or below it.
-func pathWithin(p, base string) bool {
-	return p == base || strings.HasPrefix(p, base+"/")
-}
-
-// serverConfig is the flowserver config for e (nil: all defaults). It assumes check passed.
-func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, logger *zap.Logger) (flowserver.Config, error) {
+// serverConfig turns e (nil: all defaults) into the embedded backend's config, resolving
+// placeholders, and reports every problem of the embedded block. prefix is the gateway's
+// (defaults applied): the expose path must stay clear of it. The logger is Provision's.
+func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, prefix string) (flowserver.Config, []error) {
 	cfg := flowserver.DefaultConfig()
 	cfg.DBPath = filepath.Join(caddy.AppDataDir(), "hankogate", "hanko.db")
-	cfg.Logger = logger.Named("embedded")
 	if e == nil {
 		return cfg, nil
 	}
+	var errs []error
+	problem := func(option, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("embedded %s: %s", option, fmt.Sprintf(format, args...)))
+	}
+
 	if e.DB != "" {
 		cfg.DBPath = e.DB
 	}
@@ -131,40 +76,72 @@ func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, logger *zap.Logger) 
 	setIf(&cfg.Password, e.Password)
 	setIf(&cfg.Passcode, e.Passcode)
 	setIf(&cfg.Passkey, e.Passkey)
-	if e.MFA != "" {
+	switch e.MFA {
+	case "":
+	case flowserver.MFAOff, flowserver.MFAOptional, flowserver.MFARequired:
 		cfg.MFA = e.MFA
+	default:
+		problem("mfa", "unknown value %q (want off, optional or required)", e.MFA)
 	}
 	if e.RPID != "" {
 		cfg.RPID = e.RPID
 	}
-	cfg.Origins = e.Origins
-	if e.Token != "" {
-		cfg.TokenDelivery = e.Token
+	for _, o := range e.Origins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			problem("origins", "%q is not an origin like https://app.example.com", o)
+		}
 	}
+	cfg.Origins = e.Origins
+	switch e.Token {
+	case "":
+	case flowserver.DeliveryHeader, flowserver.DeliveryCookie:
+		cfg.TokenDelivery = e.Token
+	default:
+		problem("token", "unknown value %q (want header or cookie)", e.Token)
+	}
+	if e.Expose != "" {
+		expose := e.exposePath()
+		switch {
+		case !strings.HasPrefix(e.Expose, "/") || expose == "":
+			problem("expose", "%q must be a path below the root starting with /, like /hanko-api", e.Expose)
+		case pathWithin(expose, prefix) || pathWithin(prefix, expose):
+			problem("expose", "%q overlaps the gateway prefix %q", e.Expose, prefix)
+		}
+	}
+
 	if s := e.SMTP; s != nil {
 		host, port, err := net.SplitHostPort(s.Address)
-		if err != nil {
-			return cfg, fmt.Errorf("hanko: embedded smtp: %w", err)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			problem("smtp", "address %q must be host:port", s.Address)
 		}
-		n, err := strconv.Atoi(port)
-		if err != nil {
-			return cfg, fmt.Errorf("hanko: embedded smtp: port %q: %w", port, err)
+		if s.From == "" {
+			problem("smtp from", "missing (the sender address of passcode mails)")
+		}
+		tls := s.TLS
+		switch tls {
+		case "":
+			tls = "starttls"
+		case "none", "starttls", "tls":
+		default:
+			problem("smtp tls", "unknown value %q (want none, starttls or tls)", s.TLS)
 		}
 		username, err := repl.ReplaceOrErr(s.Username, false, true)
 		if err != nil {
-			return cfg, fmt.Errorf("hanko: embedded smtp username: %w", err)
+			problem("smtp username", "%v", err)
 		}
 		password, err := repl.ReplaceOrErr(s.Password, false, true)
 		if err != nil {
-			return cfg, fmt.Errorf("hanko: embedded smtp password: %w", err)
-		}
-		tls := s.TLS
-		if tls == "" {
-			tls = "starttls"
+			problem("smtp password", "%v", err)
 		}
 		cfg.SMTP = &flowserver.SMTPConfig{Host: host, Port: n, From: s.From, Username: username, Password: password, TLS: tls}
 	}
-	return cfg, nil
+	return cfg, errs
+}
+
+// pathWithin reports whether p is base or below it.
+func pathWithin(p, base string) bool {
+	return p == base || strings.HasPrefix(p, base+"/")
 }
 
 func (e *EmbeddedConfig) exposePath() string {

@@ -132,7 +132,7 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	if opts.title == "" {
 		opts.title = "Test Gate"
 	}
-	keys := fmt.Sprintf("keys %s %s", testHashKey, testBlockKey)
+	keys := fmt.Sprintf("hash_key %s\n\t\t\tblock_key %s", testHashKey, testBlockKey)
 	if opts.storeKeys {
 		keys = ""
 	}

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,46 +17,75 @@ import (
 	"github.com/hankogate/hankogate/flowproxy"
 )
 
-var (
-	hashKeySizes  = []int{32, 64}
-	blockKeySizes = []int{16, 24, 32}
-)
-
-// decode resolves placeholders in both keys and decodes them (hex or base64).
-func (k CookieKeys) decode(repl *caddy.Replacer) (flowproxy.KeyPair, error) {
-	hash, hashErr := decodeKey(repl, "hash_key", k.HashKey, hashKeySizes)
-	block, blockErr := decodeKey(repl, "block_key", k.BlockKey, blockKeySizes)
+// unpairedKeys reports an unequal number of hash and block keys, or returns nil.
+func unpairedKeys(hashKeys, blockKeys int) error {
+	const rule = "the n-th hash_key pairs with the n-th block_key"
 	switch {
-	case hashErr != nil && blockErr != nil:
-		return flowproxy.KeyPair{}, fmt.Errorf("%w; %w", hashErr, blockErr)
-	case hashErr != nil:
-		return flowproxy.KeyPair{}, hashErr
-	case blockErr != nil:
-		return flowproxy.KeyPair{}, blockErr
+	case hashKeys > blockKeys:
+		return fmt.Errorf("cookie hash_key: %d given but %d block_key; %s", hashKeys, blockKeys, rule)
+	case blockKeys > hashKeys:
+		return fmt.Errorf("cookie block_key: %d given but %d hash_key; %s", blockKeys, hashKeys, rule)
 	}
-	return flowproxy.KeyPair{Hash: hash, Block: block}, nil
+	return nil
 }
 
-// decodeKey decodes one key. A value that is valid hex is taken as hex, since hex digits
-// also form valid base64 (of another length). The error never contains the key itself.
-func decodeKey(repl *caddy.Replacer, name, value string, sizes []int) ([]byte, error) {
+// decodeKeyPairs resolves and decodes the keys into pairs, the n-th hash key with the n-th
+// block key. A key that is missing or fails to decode stays nil in its pair, so pairs keep
+// their numbers; its sizes are flowproxy's to check.
+func decodeKeyPairs(repl *caddy.Replacer, hashKeys, blockKeys []string) ([]flowproxy.KeyPair, []error) {
+	if len(hashKeys) == 0 && len(blockKeys) == 0 {
+		return nil, nil
+	}
+	var errs []error
+	if err := unpairedKeys(len(hashKeys), len(blockKeys)); err != nil {
+		errs = append(errs, err)
+	}
+	hashes, hashErrs := decodeKeys(repl, "hash_key", hashKeys)
+	blocks, blockErrs := decodeKeys(repl, "block_key", blockKeys)
+	pairs := make([]flowproxy.KeyPair, max(len(hashes), len(blocks)))
+	for i := range pairs {
+		if i < len(hashes) {
+			pairs[i].Hash = hashes[i]
+		}
+		if i < len(blocks) {
+			pairs[i].Block = blocks[i]
+		}
+	}
+	return pairs, append(append(errs, hashErrs...), blockErrs...)
+}
+
+// decodeKeys decodes each key of one kind (option is hash_key or block_key); a key that
+// fails is nil in the result.
+func decodeKeys(repl *caddy.Replacer, option string, values []string) ([][]byte, []error) {
+	var errs []error
+	keys := make([][]byte, len(values))
+	for i, v := range values {
+		var err error
+		if keys[i], err = decodeKey(repl, v); err != nil {
+			errs = append(errs, fmt.Errorf("cookie %s: key %d: %w", option, i+1, err))
+		}
+	}
+	return keys, errs
+}
+
+// decodeKey resolves placeholders in one key and decodes it. A value that is valid hex is
+// taken as hex, since hex digits also form valid base64 (of another length). The error
+// never contains the key itself.
+func decodeKey(repl *caddy.Replacer, value string) ([]byte, error) {
 	resolved, err := repl.ReplaceOrErr(value, true, true)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	resolved = strings.TrimSpace(resolved) // key files often end in a newline
 	if resolved == "" {
-		return nil, fmt.Errorf("%s: missing", name)
+		return nil, errors.New("missing")
 	}
 	b, err := hex.DecodeString(resolved)
 	if err != nil {
 		b, err = decodeBase64(resolved)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: neither hex nor base64", name)
-	}
-	if !slices.Contains(sizes, len(b)) {
-		return nil, fmt.Errorf("%s: decodes to %d bytes, want %s", name, len(b), sizeList(sizes))
+		return nil, errors.New("neither hex nor base64")
 	}
 	return b, nil
 }
@@ -74,24 +101,23 @@ func decodeBase64(s string) ([]byte, error) {
 	return nil, err
 }
 
-func sizeList(sizes []int) string {
-	items := make([]string, len(sizes))
-	for i, n := range sizes {
-		items[i] = strconv.Itoa(n)
-	}
-	return orList(items) + " bytes"
-}
-
 // cookieKeysStorageKey is where generated cookie keys live in Caddy's storage, so sessions
 // survive restarts without any key in the config.
 const cookieKeysStorageKey = "hankogate/cookie-keys.json"
 
+// storedKeys is the storage format of generated keys (one pair so far).
 type storedKeys struct {
-	Keys []CookieKeys `json:"keys"`
+	Keys []storedPair `json:"keys"`
+}
+
+type storedPair struct {
+	HashKey  string `json:"hash_key"`
+	BlockKey string `json:"block_key"`
 }
 
 // storedCookieKeys loads the generated key pair from storage, creating it on first use.
-// The lock keeps two instances sharing one storage from generating different keys.
+// The lock keeps two instances sharing one storage from generating different keys. The
+// key sizes are checked by flowproxy when the gateway is built.
 func storedCookieKeys(ctx context.Context, storage certmagic.Storage) ([]flowproxy.KeyPair, error) {
 	if err := storage.Lock(ctx, cookieKeysStorageKey); err != nil {
 		return nil, fmt.Errorf("hanko: locking stored cookie keys: %w", err)
@@ -106,7 +132,7 @@ func storedCookieKeys(ctx context.Context, storage certmagic.Storage) ([]flowpro
 		if err != nil {
 			return nil, err
 		}
-		stored.Keys = []CookieKeys{pair}
+		stored.Keys = []storedPair{pair}
 		raw, err = json.Marshal(stored)
 		if err != nil {
 			return nil, fmt.Errorf("hanko: encoding cookie keys: %w", err)
@@ -121,30 +147,45 @@ func storedCookieKeys(ctx context.Context, storage certmagic.Storage) ([]flowpro
 			return nil, fmt.Errorf("hanko: stored cookie keys %s: %w", cookieKeysStorageKey, err)
 		}
 	}
-
-	var pairs []flowproxy.KeyPair
-	repl := caddy.NewEmptyReplacer()
-	for i, k := range stored.Keys {
-		pair, err := k.decode(repl)
-		if err != nil {
-			return nil, fmt.Errorf("hanko: stored cookie keys %s, pair %d: %w", cookieKeysStorageKey, i+1, err)
-		}
-		pairs = append(pairs, pair)
-	}
-	if len(pairs) == 0 {
+	if len(stored.Keys) == 0 {
 		return nil, fmt.Errorf("hanko: stored cookie keys %s hold no key pair", cookieKeysStorageKey)
+	}
+
+	hashKeys := make([]string, len(stored.Keys))
+	blockKeys := make([]string, len(stored.Keys))
+	for i, k := range stored.Keys {
+		hashKeys[i], blockKeys[i] = k.HashKey, k.BlockKey
+	}
+	pairs, errs := decodeKeyPairs(caddy.NewEmptyReplacer(), hashKeys, blockKeys)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("hanko: stored cookie keys %s: %w", cookieKeysStorageKey, errors.Join(errs...))
 	}
 	return pairs, nil
 }
 
-func generateKeys() (CookieKeys, error) {
+// withStoredKeys gives cfg, checked in all else, the cookie keys kept in storage, and
+// checks them with flowproxy's rules.
+func withStoredKeys(ctx context.Context, storage certmagic.Storage, cfg flowproxy.Config) (flowproxy.Config, error) {
+	keys, err := storedCookieKeys(ctx, storage)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Cookie.Keys = keys
+	// The rest of cfg passed, so whatever Validate finds now is in the stored keys.
+	if _, err := checkGateway(cfg); err != nil {
+		return cfg, fmt.Errorf("hanko: stored cookie keys %s: %w", cookieKeysStorageKey, err)
+	}
+	return cfg, nil
+}
+
+func generateKeys() (storedPair, error) {
 	hash := make([]byte, 32)
 	block := make([]byte, 32)
 	if _, err := rand.Read(hash); err != nil {
-		return CookieKeys{}, fmt.Errorf("hanko: generating cookie keys: %w", err)
+		return storedPair{}, fmt.Errorf("hanko: generating cookie keys: %w", err)
 	}
 	if _, err := rand.Read(block); err != nil {
-		return CookieKeys{}, fmt.Errorf("hanko: generating cookie keys: %w", err)
+		return storedPair{}, fmt.Errorf("hanko: generating cookie keys: %w", err)
 	}
-	return CookieKeys{HashKey: hex.EncodeToString(hash), BlockKey: hex.EncodeToString(block)}, nil
+	return storedPair{HashKey: hex.EncodeToString(hash), BlockKey: hex.EncodeToString(block)}, nil
 }

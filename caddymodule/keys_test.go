@@ -5,15 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
-	"go.uber.org/zap"
 )
-
-func zapNop() *zap.Logger { return zap.NewNop() }
 
 func TestDecodeKeyEncodings(t *testing.T) {
 	repl := caddy.NewReplacer()
@@ -26,25 +24,30 @@ func TestDecodeKeyEncodings(t *testing.T) {
 		{"std base64", base64.StdEncoding.EncodeToString(hash32)},
 		{"raw url base64", base64.RawURLEncoding.EncodeToString(hash32)},
 	} {
-		got, err := decodeKey(repl, "hash_key", enc.value, hashKeySizes)
+		got, err := decodeKey(repl, enc.value)
 		if err != nil || !bytes.Equal(got, hash32) {
 			t.Errorf("%s: got %x, %v", enc.name, got, err)
 		}
 	}
 	// 64 hex digits are also valid base64 (48 bytes); hex must win.
-	if got, err := decodeKey(repl, "block_key", hex.EncodeToString(block32), blockKeySizes); err != nil || !bytes.Equal(got, block32) {
+	if got, err := decodeKey(repl, hex.EncodeToString(block32)); err != nil || !bytes.Equal(got, block32) {
 		t.Errorf("hex block key: got %x, %v", got, err)
 	}
 }
 
-func TestDecodeKeyErrorNeverShowsTheKey(t *testing.T) {
-	secret := base64.StdEncoding.EncodeToString([]byte("twelve bytes"))
-	_, err := decodeKey(caddy.NewReplacer(), "hash_key", secret, hashKeySizes)
-	if err == nil || strings.Contains(err.Error(), secret) {
-		t.Fatalf("error %v", err)
+func TestDecodeKeyPairsKeepsNumbers(t *testing.T) {
+	hash := hex.EncodeToString(hash32)
+	pairs, errs := decodeKeyPairs(caddy.NewReplacer(), []string{"!!", hash}, []string{hex.EncodeToString(block16)})
+	if len(pairs) != 2 || pairs[0].Hash != nil || !bytes.Equal(pairs[0].Block, block16) ||
+		!bytes.Equal(pairs[1].Hash, hash32) || pairs[1].Block != nil {
+		t.Errorf("pairs = %x", pairs)
 	}
-	if want := "hash_key: decodes to 12 bytes, want 32 or 64 bytes"; err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
+	if got := errors.Join(errs...).Error(); got != "cookie hash_key: 2 given but 1 block_key; the n-th hash_key pairs with the n-th block_key\n"+
+		"cookie hash_key: key 1: neither hex nor base64" {
+		t.Errorf("errors:\n%s", got)
+	}
+	if pairs, errs := decodeKeyPairs(caddy.NewReplacer(), nil, nil); pairs != nil || errs != nil {
+		t.Errorf("no keys: %v %v", pairs, errs)
 	}
 }
 
@@ -80,7 +83,7 @@ func TestStoredCookieKeysCorrupt(t *testing.T) {
 	for content, want := range map[string]string{
 		"not json":    "stored cookie keys hankogate/cookie-keys.json",
 		`{"keys":[]}`: "hold no key pair",
-		`{"keys":[{"hash_key":"00","block_key":"00"}]}`: "pair 1: hash_key: decodes to 1 bytes",
+		`{"keys":[{"hash_key":"00","block_key":"!!"}]}`: "stored cookie keys hankogate/cookie-keys.json: cookie block_key: key 1: neither hex nor base64",
 	} {
 		if err := storage.Store(ctx, cookieKeysStorageKey, []byte(content)); err != nil {
 			t.Fatal(err)
@@ -89,5 +92,27 @@ func TestStoredCookieKeysCorrupt(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("stored %q: error %v, want %q", content, err, want)
 		}
+	}
+}
+
+// TestStoredKeysChecked: stored keys of a wrong size are refused, naming the storage key.
+func TestStoredKeysChecked(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	built, err := (&Handler{}).configs(caddy.NewReplacer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := withStoredKeys(ctx, storage, built.gateway)
+	if err != nil || len(cfg.Cookie.Keys) != 1 {
+		t.Fatalf("generated keys: %v, %d pairs", err, len(cfg.Cookie.Keys))
+	}
+	short := `{"keys":[{"hash_key":"00","block_key":"` + hex.EncodeToString(block16) + `"}]}`
+	if err := storage.Store(ctx, cookieKeysStorageKey, []byte(short)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = withStoredKeys(ctx, storage, built.gateway)
+	if want := "hanko: stored cookie keys hankogate/cookie-keys.json: cookie hash_key: key 1 is 1 bytes; want 32 or 64"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

@@ -65,16 +65,12 @@ type CookieConfig struct {
 	// SameSite is lax (default), strict or none.
 	SameSite string         `json:"same_site,omitempty"`
 	Lifetime caddy.Duration `json:"lifetime,omitempty"`
-	// Keys are tried in order to decode; the first one encodes new cookies. Empty means
-	// a generated pair kept in Caddy's storage.
-	Keys []CookieKeys `json:"keys,omitempty"`
-}
-
-// CookieKeys is one securecookie key pair, hex or base64, placeholders such as
-// {env.HANKO_HASH_KEY} or {file./run/secrets/hash} allowed.
-type CookieKeys struct {
-	HashKey  string `json:"hash_key"`  // 32 or 64 bytes (HMAC-SHA256)
-	BlockKey string `json:"block_key"` // 16, 24 or 32 bytes (AES)
+	// HashKeys and BlockKeys are the securecookie keys, hex or base64, placeholders such as
+	// {env.HANKO_HASH_KEY} or {file./run/secrets/hash} allowed. The n-th hash_key pairs with
+	// the n-th block_key; the first pair encodes new cookies and every pair decodes (key
+	// rotation). None means a generated pair kept in Caddy's storage.
+	HashKeys  []string `json:"hash_key,omitempty"`  // HMAC-SHA256: 32 or 64 bytes
+	BlockKeys []string `json:"block_key,omitempty"` // AES: 16, 24 or 32 bytes
 }
 
 // HeaderMapping puts one identity claim into one upstream request header.
@@ -96,13 +92,15 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 const embeddedAPIURL = "http://hankogate.embedded"
 
 // Provision checks the config, opens the embedded backend if needed and builds the gateway.
+// Caddy calls Validate only after Provision, so Provision reports every config problem
+// before it touches storage or opens anything.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
-	cfg, err := h.gatewayConfig(repl)
+	built, err := h.configs(caddy.NewReplacer())
 	if err != nil {
 		return err
 	}
+	cfg := built.gateway
 
 	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
@@ -110,20 +108,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	if len(cfg.Cookie.Keys) == 0 {
-		if cfg.Cookie.Keys, err = storedCookieKeys(ctx, ctx.Storage()); err != nil {
+		if cfg, err = withStoredKeys(ctx, ctx.Storage(), cfg); err != nil {
 			return err
 		}
 	}
 
-	if h.API == "" {
-		ecfg, err := h.Embedded.serverConfig(repl, h.logger)
-		if err != nil {
-			return err
-		}
+	if built.embedded != nil {
+		ecfg := *built.embedded
+		ecfg.Logger = h.logger.Named("embedded")
 		if h.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
 			return err
 		}
-		cfg.APIURL = embeddedAPIURL
 		cfg.Transport = flowclient.HandlerTransport(h.embedded.server)
 	}
 	cfg.Transport = h.metrics.instrument(cfg.Transport)
@@ -139,7 +134,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Validate reports every config problem at once, each naming its option.
 func (h *Handler) Validate() error {
-	_, err := h.gatewayConfig(caddy.NewReplacer())
+	_, err := h.configs(caddy.NewReplacer())
 	return err
 }
 

@@ -46,7 +46,7 @@ func TestConfigValidateReportsAll(t *testing.T) {
 	err = bad.Validate()
 	for _, want := range []string{"api:", "prefix:", "cookie name:", "cookie same_site:", "cookie lifetime:", "cookie hash_key:",
 		"cookie block_key:", `header: "Cookie"`, `header: "x_a" is mapped twice`, `header: "X B"`, `header: "X-C" needs a claim`,
-		"public:", "allowed_redirect_hosts:", "redirect_param:", "api_timeout:", "revalidate:"} {
+		"public:", "redirect_hosts:", "redirect_param:", "timeout:", "revalidate:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad config: error lacks %q:\n%v", want, err)
 		}

@@ -69,7 +69,7 @@ func (c *Config) Validate() error {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode:
 	case http.SameSiteNoneMode:
 		if c.Cookie.Insecure {
-			bad("cookie same_site", "none requires Secure cookies; it cannot be combined with insecure")
+			bad("cookie same_site", "none requires Secure cookies; it cannot be combined with secure off")
 		}
 	default:
 		bad("cookie same_site", "must be lax, strict or none")
@@ -113,9 +113,9 @@ func (c *Config) Validate() error {
 	}
 	for _, h := range c.AllowedRedirectHosts {
 		if h == "" || strings.ContainsAny(h, "/@\\?# ") {
-			bad("allowed_redirect_hosts", "%q must be a host name, optionally with :port", h)
+			bad("redirect_hosts", "%q must be a host name, optionally with :port", h)
 		} else if _, _, err := net.SplitHostPort(h); err != nil && strings.Count(h, ":") == 1 {
-			bad("allowed_redirect_hosts", "%q: %v", h, err)
+			bad("redirect_hosts", "%q: %v", h, err)
 		}
 	}
 	if c.RedirectParam == "" {
@@ -129,13 +129,13 @@ func (c *Config) Validate() error {
 	case c.APITimeout == 0:
 		c.APITimeout = DefaultAPITimeout
 	case c.APITimeout < 0:
-		bad("api_timeout", "must be positive")
+		bad("timeout", "must not be negative")
 	}
 	switch {
 	case c.Revalidate == 0:
 		c.Revalidate = DefaultRevalidate
 	case c.Revalidate < 0:
-		bad("revalidate", "must be positive")
+		bad("revalidate", "must not be negative")
 	}
 	if c.HankoCookie == "" {
 		c.HankoCookie = flowapi.DefaultSessionCookie
