@@ -24,10 +24,17 @@ type sessionData struct {
 	LastUsed     time.Time `json:"last_used"`
 }
 
-// profileAction wraps a profile action: it must act for the session's user, a rejected
-// action re-renders profile_init with its payload, and a done one stays in profile_init.
+// profileAction wraps a profile action: it is offered only to the session of the flow's
+// user (else the request fails its pre-check with 403), a rejected action re-renders
+// profile_init with its payload, and a done one stays in profile_init.
 func (s *Server) profileAction(a *actionDef) *actionDef {
-	run, inputs := a.run, a.inputs
+	run, inputs, shown := a.run, a.inputs, a.shown
+	a.shown = func(c *Ctx) bool {
+		if c.session == nil || c.Data().UserID != c.session.userID {
+			return false
+		}
+		return shown == nil || shown(c)
+	}
 	if inputs != nil {
 		// Input errors end the step before run: the payload is filled while inputs are parsed.
 		a.inputs = func(c *Ctx) []inputDef {
@@ -40,10 +47,6 @@ func (s *Server) profileAction(a *actionDef) *actionDef {
 		}
 	}
 	a.run = func(c *Ctx) error {
-		if c.session == nil || c.Data().UserID != c.session.userID {
-			c.Fail(errNotPermitted)
-			return nil
-		}
 		if err := run(c); err != nil {
 			return err
 		}
@@ -69,6 +72,9 @@ func (s *Server) enterProfileInit(c *Ctx) error {
 		return errors.New("profile without session")
 	}
 	d := c.Data()
+	if d.UserID != "" && d.UserID != c.session.userID {
+		return errors.New("profile flow driven by another user's session")
+	}
 	d.UserID = c.session.userID
 	var pe pendingEmail
 	ok, err := c.StashGet(stashPendingEmail, &pe)

@@ -65,6 +65,9 @@ func TestProfileFlow(t *testing.T) {
 	if e.actWith(r, "patch_metadata", map[string]any{"patch_metadata": map[string]any{}}, nil).status != 401 {
 		t.Fatal("profile action without session")
 	}
+	e.register("eve@example.com", testPassword)
+	eve := bearer(e.passwordLogin("eve@example.com").header.Get(flowapi.HeaderAuthToken))
+	e.expectPreCheck(e.actWith(r, "patch_metadata", map[string]any{"patch_metadata": map[string]any{"x": 1}}, eve), 403, flowapi.ErrOperationNotPermitted)
 
 	// Metadata: merge patch, null members delete, non-objects are refused.
 	r = act(r, "patch_metadata", map[string]any{"patch_metadata": map[string]any{"theme": "dark", "lang": "en"}})
@@ -136,6 +139,14 @@ func TestProfileFlow(t *testing.T) {
 		t.Fatalf("passkeys %v", pks)
 	}
 	pkID := pks[0].(map[string]any)["id"].(string)
+	// New creation options exclude the existing passkey.
+	r = act(r, "webauthn_credential_create", nil)
+	exclude, _ := publicKey(t, options(t, r, "creation_options"))["excludeCredentials"].([]any)
+	if len(exclude) != 1 || exclude[0].(map[string]any)["id"] != pkID {
+		t.Fatalf("excludeCredentials %v", exclude)
+	}
+	r = act(r, "back", nil)
+	e.expect(r, 200, "profile_init")
 	r = act(r, "webauthn_credential_rename", map[string]any{"passkey_id": "nope", "passkey_name": "x"})
 	e.expect(r, 404, "profile_init")
 	r = act(r, "webauthn_credential_rename", map[string]any{"passkey_id": pkID, "passkey_name": "Laptop"})

@@ -14,6 +14,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -53,9 +54,9 @@ type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
 }
 
-var errPasskeyInvalid = newFlowError(401, "passkey_invalid", "The passkey is invalid.")
+var errPasskeyInvalid = newFlowError(401, flowapi.ErrPasskeyInvalid, "The passkey is invalid.")
 
-var errCredentialMFAOnly = newFlowError(401, "webauthn_credential_invalid_mfa_only",
+var errCredentialMFAOnly = newFlowError(401, flowapi.ErrCredentialInvalidMFAOnly,
 	"This credential can be used as a second factor security key only.")
 
 // coseAlgorithms is the pubKeyCredParams list in Hanko's order.
@@ -326,14 +327,15 @@ func (s *Server) loadWAUser(c *Ctx, userID string, mfaOnly bool) (*waUser, error
 	return u, nil
 }
 
-// finishAssertion verifies an assertion against the open request ceremony and records the
-// credential's use. It returns the stored credential, or nil with the flow error to report.
-func (s *Server) finishAssertion(c *Ctx, raw json.RawMessage) (*store.Credential, *flowError, error) {
+// finishAssertion verifies an assertion against the open request ceremony (of the given
+// kind: ceremonyLogin or ceremonyMFA) and records the credential's use. It returns the
+// stored credential, or nil with the flow error to report.
+func (s *Server) finishAssertion(c *Ctx, kind string, raw json.RawMessage) (*store.Credential, *flowError, error) {
 	cer, err := c.takeCeremony()
 	if err != nil {
 		return nil, nil, err
 	}
-	if cer == nil || (cer.Kind != ceremonyLogin && cer.Kind != ceremonyMFA) {
+	if cer == nil || cer.Kind != kind {
 		return nil, errPasskeyInvalid, nil
 	}
 	if !json.Valid(raw) {

@@ -196,7 +196,10 @@ func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
 				return err
 			}
 			mfa := !conditional && kind == ceremonyMFA
-			sc, fe, err := s.finishAssertion(c, c.InputJSON("assertion_response"))
+			if !mfa {
+				kind = ceremonyLogin
+			}
+			sc, fe, err := s.finishAssertion(c, kind, c.InputJSON("assertion_response"))
 			if err != nil {
 				return err
 			}

@@ -29,14 +29,6 @@ func (q Q) TrustedDevice(ctx context.Context, userID, tokenHash string, now time
 	return n > 0, nil
 }
 
-// DeleteExpiredTrustedDevices removes device-trust tokens that expired before now.
-func (q Q) DeleteExpiredTrustedDevices(ctx context.Context, now time.Time) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM trusted_devices WHERE expires_at < ?`, micro(now)); err != nil {
-		return fmt.Errorf("store: delete expired trusted devices: %w", err)
-	}
-	return nil
-}
-
 // UnsafeMetadata returns a user's unsafe metadata JSON object, nil if none is set.
 func (q Q) UnsafeMetadata(ctx context.Context, userID string) ([]byte, error) {
 	var m string

@@ -76,6 +76,7 @@ func (q Q) DeleteExpired(ctx context.Context, now time.Time) error {
 		{`DELETE FROM flows WHERE expires_at < ?`, now.Add(-24 * time.Hour)},
 		{`DELETE FROM passcodes WHERE expires_at < ?`, now},
 		{`DELETE FROM sessions WHERE expires_at < ?`, now},
+		{`DELETE FROM trusted_devices WHERE expires_at < ?`, now},
 	} {
 		if _, err := q.q.ExecContext(ctx, del.stmt, micro(del.before)); err != nil {
 			return fmt.Errorf("store: delete expired: %w", err)
