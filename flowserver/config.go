@@ -13,16 +13,20 @@ import (
 // Config configures the embedded server. Go's zero value turns every feature off, so callers
 // start from DefaultConfig() (Hanko's defaults) and change what they need.
 type Config struct {
-	DBPath          string        // SQLite file (created with parent dirs if missing)
-	RPID            string        // WebAuthn relying party id, also JWT "aud" (default "localhost")
-	RPName          string        // default "Hanko Authentication Service"
-	Origins         []string      // WebAuthn origins
-	ServiceName     string        // mail sender name / TOTP issuer (default "hankogate")
-	Signup          bool          // account.allow_signup
-	Password        bool          // password.enabled
-	Passcode        bool          // email.use_for_authentication (passcode login)
-	Passkey         bool          // passkey.enabled
-	AllowDeletion   bool          // account.allow_deletion: profile account_delete (default true)
+	DBPath      string   // SQLite file (created with parent dirs if missing)
+	RPID        string   // WebAuthn relying party id, also JWT "aud" (default "localhost")
+	RPName      string   // default "Hanko Authentication Service"
+	Origins     []string // WebAuthn origins
+	ServiceName string   // mail sender name / TOTP issuer (default "hankogate")
+	Signup      bool     // account.allow_signup
+	Password    bool     // password.enabled
+	Passcode    bool     // email.use_for_authentication (passcode login)
+	Passkey     bool     // passkey.enabled
+	// AllowDeletion is account.allow_deletion: the profile offers account_delete. Hanko's
+	// default is false; DefaultConfig deliberately sets true, because users of the embedded
+	// backend expect to delete their own account from the gateway's account page (there is
+	// no separate admin API here to do it for them).
+	AllowDeletion   bool
 	MFA             string        // "off" | "optional" | "required" (default "optional")
 	SMTP            *SMTPConfig   // nil: passcodes are logged (development only)
 	TokenDelivery   string        // "header" (X-Auth-Token) or "cookie" (Set-Cookie hanko=...); default "header"
@@ -59,7 +63,8 @@ const (
 )
 
 // DefaultConfig returns Hanko's defaults: signup, passwords, passcodes and passkeys on,
-// MFA optional, tokens in the X-Auth-Token header, 12h sessions. DBPath must still be set.
+// MFA optional, tokens in the X-Auth-Token header, 12h sessions. One deliberate difference:
+// account self-deletion is on (see Config.AllowDeletion). DBPath must still be set.
 func DefaultConfig() Config {
 	return Config{
 		RPID:            "localhost",

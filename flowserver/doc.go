@@ -7,8 +7,11 @@ package flowserver
 //
 //   - r.state(name, flows...) returns the state shared by those flows (created on first
 //     use); st.action(&actionDef{...}) adds or replaces an action; st.onEnter(fn) adds an
-//     entry hook that runs in the step's transaction each time the state is entered (set
-//     payload with c.SetPayload, fail with c.Fail).
+//     entry hook that runs in the step's transaction each time the state is entered (entry
+//     work; fail with c.Fail); st.onRender(fn) adds a hook that sets the state's payload
+//     (c.SetPayload) on every response in the state.
+//   - The payload is per response and never persisted: entering a state empties it, so a
+//     state never shows what an earlier state or action of the step left there (see Ctx).
 //   - An action declares inputs (validated before run as in Hanko: required, min/max bytes,
 //     e-mail pattern, allowed values; read them with c.Input / c.InputBool / c.InputJSON),
 //     a shown condition (not shown = not offered = 403 when called) and run, which ends
@@ -23,4 +26,9 @@ package flowserver
 //     created at success (stashed passkeys, OTP secrets).
 //
 // Per-flow data lives in c.Data() (typed fields of this package) and, for new features,
-// c.StashGet / c.StashSet. Database access goes through c.Q(), the step's transaction.
+// c.StashGet / c.StashSet. Database access goes through c.Q(), the step's transaction,
+// everywhere: hooks, actions and their shown and inputs conditions.
+//
+// A flow with a guard (profile: a valid session, else 401) belongs to the user of the
+// session that started it; the engine refuses any other user's session with 403 on every
+// action, so states and actions need not check it.

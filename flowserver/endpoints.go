@@ -1,6 +1,7 @@
 package flowserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -75,27 +76,37 @@ func (s *Server) serveValidatePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if si != nil {
-		if err := s.store.Read().TouchSession(r.Context(), si.sessionID, s.now()); err != nil {
-			s.log.Error("touch session", zap.Error(err))
-		}
+		s.touchSession(r.Context(), si)
 	}
 	s.writeJSON(w, http.StatusOK, validateResponse(si))
 }
 
-func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
-	si, err := s.session(r)
-	if err != nil || si == nil {
-		if err != nil {
-			s.log.Error("me: session", zap.Error(err))
-		}
-		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
-		return
-	}
-	q := s.store.Read()
-	if err := q.TouchSession(r.Context(), si.sessionID, s.now()); err != nil {
+// touchSession records a use of the session (last_used); a failure is only logged.
+func (s *Server) touchSession(ctx context.Context, si *sessionInfo) {
+	if err := s.store.Read().TouchSession(ctx, si.sessionID, s.now()); err != nil {
 		s.log.Error("touch session", zap.Error(err))
 	}
-	p, err := s.loadProfile(r.Context(), q, si.userID)
+}
+
+// requireSession returns the request's valid session, or answers 401 and returns nil.
+func (s *Server) requireSession(w http.ResponseWriter, r *http.Request, endpoint string) *sessionInfo {
+	si, err := s.session(r)
+	if err != nil {
+		s.log.Error(endpoint+": session", zap.Error(err))
+	}
+	if si == nil {
+		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
+	}
+	return si
+}
+
+func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
+	si := s.requireSession(w, r, "me")
+	if si == nil {
+		return
+	}
+	s.touchSession(r.Context(), si)
+	p, err := s.loadProfile(r.Context(), s.store.Read(), si.userID)
 	if err != nil {
 		s.log.Error("me: load profile", zap.Error(err))
 		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
@@ -105,12 +116,8 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
-	si, err := s.session(r)
-	if err != nil || si == nil {
-		if err != nil {
-			s.log.Error("logout: session", zap.Error(err))
-		}
-		s.httpError(w, http.StatusUnauthorized, "Unauthorized")
+	si := s.requireSession(w, r, "logout")
+	if si == nil {
 		return
 	}
 	if _, err := s.store.Read().DeleteSession(r.Context(), si.sessionID); err != nil {

@@ -43,7 +43,15 @@ var (
 
 // Ctx is what a state hook or an action sees of the current step. All database work goes
 // through Q, which is the step's transaction: the flow update and everything the step wrote
-// commit together or not at all.
+// commit together or not at all. Hooks, actions and shown/inputs conditions all run inside
+// it, so Q is always set.
+//
+// The payload belongs to the response, never to the flow: it starts empty each step and is
+// not persisted. Entering a state (Continue, Stay, Revert) empties it again before the
+// state's entry hooks run, so a state re-entered computes its payload afresh; values an
+// action sets (retry_after with a 429) reach the client only when the step ends in the
+// state it started in. Render hooks then add the payload of the state the step ends in,
+// on every response in that state (after entry, or after a 4xx that kept the state).
 type Ctx struct {
 	s    *Server
 	ctx  context.Context
@@ -172,9 +180,7 @@ func (c *Ctx) enter(name string) error {
 	if !ok {
 		return fmt.Errorf("flow %s has no state %q", c.def.name, name)
 	}
-	// The payload is not reset: an action may set payload for the state it enters (e.g. a
-	// redirect URL), and entry hooks add theirs.
-	c.state = name
+	c.state, c.payload = name, map[string]any{}
 	for _, fn := range st.before {
 		if err := fn(c); err != nil {
 			return fmt.Errorf("enter %s: %w", name, err)
@@ -193,6 +199,23 @@ func (c *Ctx) toErrorState() {
 	c.state = flowapi.StateError
 	c.st.Scheduled, c.st.History = nil, nil
 	c.payload = map[string]any{}
+}
+
+// render runs the render hooks of the state the step ends in.
+func (c *Ctx) render() error {
+	if c.flowErr != nil && c.flowErr.status >= 500 {
+		return nil
+	}
+	st := c.def.states[c.state]
+	if st == nil {
+		return nil
+	}
+	for _, fn := range st.render {
+		if err := fn(c); err != nil {
+			return fmt.Errorf("render %s: %w", c.state, err)
+		}
+	}
+	return nil
 }
 
 // resolve applies the outcome of the executed action to the flow.
@@ -334,10 +357,17 @@ func (s *Server) createFlow(r *http.Request, def *flowDef, sess *sessionInfo) (*
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(flowTTL)}
 	c := &Ctx{s: s, ctx: r.Context(), r: r, now: now, flow: f, def: def, session: sess, payload: map[string]any{},
 		st: stash{Scheduled: append([]string{}, def.initial...)}, header: http.Header{}}
+	if sess != nil {
+		// A guarded flow belongs to the session's user for good; see executeFlow.
+		c.st.Data.UserID = sess.userID
+	}
 	var resp *flowapi.Response
 	err = s.store.Tx(r.Context(), func(q store.Q) error {
 		c.q = q
 		if err := c.enter(flowapi.StatePreflight); err != nil {
+			return err
+		}
+		if err := c.render(); err != nil {
 			return err
 		}
 		f.State = c.state
@@ -355,6 +385,9 @@ func (s *Server) createFlow(r *http.Request, def *flowDef, sess *sessionInfo) (*
 	}
 	return resp, nil
 }
+
+// errNotOffered rolls back a step whose action is not offered in the flow's state.
+var errNotOffered = errors.New("action not offered")
 
 // stepResult is a rendered step plus what must happen around writing it.
 type stepResult struct {
@@ -400,22 +433,29 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		s.log.Error("load flow", zap.Error(err))
 		return fail(errTechnical)
 	}
-	// Until the step's transaction starts, shown() conditions read outside of it.
-	c := &Ctx{s: s, ctx: ctx, r: r, q: s.store.Read(), now: now, flow: f, def: def, state: f.State, st: st, session: sess,
-		payload: map[string]any{}, header: http.Header{}, inputs: map[string]inputValue{}}
-	c.startData, _ = json.Marshal(st.Data)
-	stateDef := def.states[f.State]
-	var action *actionDef
-	if stateDef != nil {
-		action = stateDef.find(name)
-	}
-	if action == nil || (action.shown != nil && !action.shown(c)) {
+	// Hanko's BeforeEachAction of the profile: the session (checked by the guard) must be
+	// that of the flow's user, in every state, whatever the action.
+	if sess != nil && st.Data.UserID != sess.userID {
 		return fail(errNotPermitted)
 	}
+	var action *actionDef
+	if stateDef := def.states[f.State]; stateDef != nil {
+		action = stateDef.find(name)
+	}
+	if action == nil {
+		return fail(errNotPermitted)
+	}
+	c := &Ctx{s: s, ctx: ctx, r: r, now: now, flow: f, def: def, state: f.State, st: st, session: sess,
+		payload: map[string]any{}, header: http.Header{}, inputs: map[string]inputValue{}}
+	c.startData, _ = json.Marshal(st.Data)
 	prevVersion := f.Version
 	var resp *flowapi.Response
 	err = s.store.Tx(ctx, func(q store.Q) error {
 		c.q = q
+		// Whether the action is offered is decided in the transaction that runs it.
+		if action.shown != nil && !action.shown(c) {
+			return errNotOffered
+		}
 		if action.inputs != nil {
 			for _, in := range action.inputs(c) {
 				v, ierr := in.parse(body.InputData[in.name])
@@ -431,6 +471,9 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 			}
 		}
 		if err := c.resolve(); err != nil {
+			return err
+		}
+		if err := c.render(); err != nil {
 			return err
 		}
 		if f.CSRF, err = newCSRF(); err != nil {
@@ -451,6 +494,9 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		resp = c.response(status, name)
 		return nil
 	})
+	if errors.Is(err, errNotOffered) {
+		return fail(errNotPermitted)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			s.log.Warn("concurrent flow update", zap.String("flow_id", flowID))

@@ -24,6 +24,12 @@ type inputDef struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// requiredInput declares an action's only input: required, of the given type, with no
+// other constraint (codes, passwords to check, WebAuthn responses).
+func requiredInput(name, typ string) func(*Ctx) []inputDef {
+	return func(*Ctx) []inputDef { return []inputDef{{name: name, typ: typ, required: ptr(true)}} }
+}
+
 var emailPattern = regexp.MustCompile(`^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$`)
 
 // Input error constructors with Hanko's messages.

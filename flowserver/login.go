@@ -63,11 +63,9 @@ func (s *Server) registerLogin(r *registry) {
 	pw.action(&actionDef{
 		name:        "password_login",
 		description: "Login with a password.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "password", typ: flowapi.TypePassword, required: ptr(true)}}
-		},
-		shown: func(*Ctx) bool { return s.cfg.Password },
-		run:   s.passwordLogin,
+		inputs:      requiredInput("password", flowapi.TypePassword),
+		shown:       func(*Ctx) bool { return s.cfg.Password },
+		run:         s.passwordLogin,
 	})
 	pw.action(&actionDef{
 		name:        "continue_to_passcode_confirmation_recovery",
@@ -148,9 +146,7 @@ func (s *Server) continueWithLoginIdentifier(c *Ctx) error {
 
 func (s *Server) passwordLogin(c *Ctx) error {
 	d := c.Data()
-	if ok, retry := s.passwordLimit.take("password/"+clientIP(c.Request())+"/"+d.Email, c.Now()); !ok {
-		c.SetPayload("retry_after", retry)
-		c.Fail(errRateLimit)
+	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") {
 		return nil
 	}
 	dummy := s.dummyHash()

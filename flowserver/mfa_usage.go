@@ -49,7 +49,7 @@ func (s *Server) schedulerFailed(c *Ctx, err error) []string {
 
 // hasSecurityKey reports whether the user has an MFA-only WebAuthn credential.
 func (s *Server) hasSecurityKey(c *Ctx, userID string) (bool, error) {
-	creds, err := c.reader().Credentials(c.Context(), userID)
+	creds, err := c.Q().Credentials(c.Context(), userID)
 	if err != nil {
 		return false, err
 	}

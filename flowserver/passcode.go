@@ -26,10 +26,8 @@ func (s *Server) registerPasscode(r *registry) {
 	st.action(&actionDef{
 		name:        "verify_passcode",
 		description: "Enter a passcode.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "code", typ: flowapi.TypeString, required: ptr(true)}}
-		},
-		run: s.verifyPasscode,
+		inputs:      requiredInput("code", flowapi.TypeString),
+		run:         s.verifyPasscode,
 	})
 	st.action(&actionDef{
 		name:        "resend_passcode",
@@ -51,12 +49,7 @@ func (s *Server) registerPasscode(r *registry) {
 // takePasscodeToken uses one passcode rate-limit token (IP and address); when none is left
 // the step answers 429 with resend_after.
 func (s *Server) takePasscodeToken(c *Ctx) bool {
-	ok, retry := s.passcodeLimit.take("passcode/"+clientIP(c.Request())+"/"+c.Data().Email, c.Now())
-	if !ok {
-		c.SetPayload("resend_after", retry)
-		c.Fail(errRateLimit)
-	}
-	return ok
+	return c.takeLimit(s.passcodeLimit, "passcode", c.Data().Email, "resend_after")
 }
 
 // passcodeOnEnter mails a passcode unless the flow still holds a usable one. Entering the

@@ -23,9 +23,7 @@ func (s *Server) registerProfile(r *registry) {
 		if si == nil {
 			return nil, errUnauthorized
 		}
-		if err := s.store.Read().TouchSession(req.Context(), si.sessionID, s.now()); err != nil {
-			s.log.Error("profile: touch session", zap.Error(err))
-		}
+		s.touchSession(req.Context(), si)
 		return si, nil
 	}
 }

@@ -24,58 +24,26 @@ type sessionData struct {
 	LastUsed     time.Time `json:"last_used"`
 }
 
-// profileAction wraps a profile action: it is offered only to the session of the flow's
-// user (else the request fails its pre-check with 403), a rejected action re-renders
-// profile_init with its payload, and a done one stays in profile_init.
+// profileAction wraps a profile_init action: a done action that names no next state stays
+// in profile_init, which re-renders the profile.
 func (s *Server) profileAction(a *actionDef) *actionDef {
-	run, inputs, shown := a.run, a.inputs, a.shown
-	a.shown = func(c *Ctx) bool {
-		if c.session == nil || c.Data().UserID != c.session.userID {
-			return false
-		}
-		return shown == nil || shown(c)
-	}
-	if inputs != nil {
-		// Input errors end the step before run: the payload is filled while inputs are parsed.
-		a.inputs = func(c *Ctx) []inputDef {
-			if c.payload != nil && c.State() == "profile_init" {
-				if err := s.fillProfilePayload(c); err != nil {
-					s.log.Error("profile payload: " + err.Error())
-				}
-			}
-			return inputs(c)
-		}
-	}
+	run := a.run
 	a.run = func(c *Ctx) error {
 		if err := run(c); err != nil {
 			return err
 		}
-		switch {
-		case c.flowErr != nil && c.flowErr.status < 500 && c.State() == "profile_init":
-			return s.fillProfilePayload(c)
-		case c.flowErr == nil && !c.continued && !c.reverted:
+		if c.flowErr == nil && !c.continued && !c.reverted {
 			c.Stay()
-		}
-		// The profile is rendered afresh on entering profile_init, and not at all elsewhere.
-		if c.flowErr == nil {
-			clearProfilePayload(c)
 		}
 		return nil
 	}
 	return a
 }
 
-// enterProfileInit binds the flow to the session's user, completes an e-mail whose passcode
-// was just confirmed, and renders the user and sessions.
+// enterProfileInit completes an e-mail whose passcode was just confirmed. The engine has
+// bound the flow to the session's user (Data.UserID) and checks it on every request.
 func (s *Server) enterProfileInit(c *Ctx) error {
-	if c.session == nil {
-		return errors.New("profile without session")
-	}
 	d := c.Data()
-	if d.UserID != "" && d.UserID != c.session.userID {
-		return errors.New("profile flow driven by another user's session")
-	}
-	d.UserID = c.session.userID
 	var pe pendingEmail
 	ok, err := c.StashGet(stashPendingEmail, &pe)
 	if err != nil {
@@ -93,17 +61,9 @@ func (s *Server) enterProfileInit(c *Ctx) error {
 		}
 	}
 	if s.cfg.MFA != MFAOff {
-		if err := ensureOTPSecret(c); err != nil {
-			return err
-		}
+		return ensureOTPSecret(c)
 	}
-	clearProfilePayload(c)
-	return s.fillProfilePayload(c)
-}
-
-func clearProfilePayload(c *Ctx) {
-	delete(c.payload, "user")
-	delete(c.payload, "sessions")
+	return nil
 }
 
 func (s *Server) completeEmail(c *Ctx, pe pendingEmail) error {
@@ -123,17 +83,15 @@ func (s *Server) completeEmail(c *Ctx, pe pendingEmail) error {
 		Primary: len(emails) == 0, CreatedAt: now, UpdatedAt: now})
 }
 
-// fillProfilePayload sets profile_init's payload: user (ProfileData) and sessions.
+// fillProfilePayload sets profile_init's payload: user (ProfileData) and sessions, loaded
+// afresh.
 func (s *Server) fillProfilePayload(c *Ctx) error {
-	if _, ok := c.payload["sessions"]; ok {
-		return nil
-	}
-	p, err := s.loadProfile(c.Context(), c.reader(), c.Data().UserID)
+	p, err := s.loadProfile(c.Context(), c.Q(), c.Data().UserID)
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
 	c.SetPayload("user", p)
-	list, err := c.reader().UserSessions(c.Context(), c.Data().UserID, c.Now())
+	list, err := c.Q().UserSessions(c.Context(), c.Data().UserID, c.Now())
 	if err != nil {
 		return err
 	}
@@ -153,10 +111,13 @@ func (s *Server) fillProfilePayload(c *Ctx) error {
 
 // otherSessions lists the ids of the user's sessions other than the current one.
 func otherSessions(c *Ctx) []string {
-	if err := c.s.fillProfilePayload(c); err != nil {
-		return nil
+	sessions, ok := c.payload["sessions"].([]sessionData)
+	if !ok {
+		if err := c.s.fillProfilePayload(c); err != nil {
+			return nil
+		}
+		sessions, _ = c.payload["sessions"].([]sessionData)
 	}
-	sessions, _ := c.payload["sessions"].([]sessionData)
 	var out []string
 	for _, ss := range sessions {
 		if !ss.Current {
@@ -203,7 +164,7 @@ func findEmail(c *Ctx, id string) *profileEmail {
 }
 
 func hasPassword(c *Ctx) bool {
-	_, err := c.reader().PasswordHash(c.Context(), c.Data().UserID)
+	_, err := c.Q().PasswordHash(c.Context(), c.Data().UserID)
 	return err == nil
 }
 

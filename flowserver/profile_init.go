@@ -2,7 +2,6 @@ package flowserver
 
 import (
 	"github.com/hankogate/hankogate/flowapi"
-	"github.com/hankogate/hankogate/flowserver/store"
 )
 
 // Profile limits (Hanko's defaults).
@@ -30,6 +29,7 @@ var errNotFound = newFlowError(404, flowapi.ErrNotFound, "The requested resource
 func (s *Server) registerProfileInit(r *registry) {
 	st := r.state("profile_init", flowapi.FlowProfile)
 	st.onEnter(s.enterProfileInit)
+	st.onRender(s.fillProfilePayload)
 	r.state("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowProfile)
 	r.state(flowapi.StateAccountDeleted, flowapi.FlowProfile)
 
@@ -222,40 +222,28 @@ func (s *Server) registerProfileInit(r *registry) {
 
 	verify := r.state("webauthn_credential_verification", flowapi.FlowProfile)
 	verify.onEnter(s.creationOptions)
-	verify.action(s.profileAction(&actionDef{
+	verify.action(&actionDef{
 		name:        "webauthn_verify_attestation_response",
 		description: descVerifyAttestation,
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "public_key", typ: flowapi.TypeJSON, required: ptr(true)}}
-		},
-		shown: func(c *Ctx) bool { return c.Data().WebAuthnAvailable && (s.cfg.Passkey || s.cfg.MFA != MFAOff) },
-		run:   s.verifyAttestation,
-	}))
+		inputs:      requiredInput("public_key", flowapi.TypeJSON),
+		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable && (s.cfg.Passkey || s.cfg.MFA != MFAOff) },
+		run:         s.verifyAttestation,
+	})
 	verify.action(backAction())
 }
 
-// profileOf returns the session user's ProfileData, loaded once per step and kept as the
-// "user" payload of profile_init. A load failure yields an empty profile (actions hide);
-// the entry hook reports it.
+// profileOf returns the flow user's ProfileData, loaded once per state rendering and kept
+// as the "user" payload of profile_init (entering a state empties the payload, and the
+// render hook reloads it after the action's writes). A load failure yields an empty
+// profile (actions hide); the render hook reports it.
 func profileOf(c *Ctx) *profileData {
 	if p, ok := c.payload["user"].(*profileData); ok {
 		return p
 	}
-	p, err := c.s.loadProfile(c.Context(), c.reader(), c.Data().UserID)
+	p, err := c.s.loadProfile(c.Context(), c.Q(), c.Data().UserID)
 	if err != nil {
 		return &profileData{}
 	}
-	if c.payload != nil {
-		c.SetPayload("user", p)
-	}
+	c.SetPayload("user", p)
 	return p
-}
-
-// reader is the step's transaction, or the database when the engine asks whether an action
-// is offered before the transaction began.
-func (c *Ctx) reader() store.Q {
-	if c.q == (store.Q{}) {
-		return c.s.store.Read()
-	}
-	return c.q
 }

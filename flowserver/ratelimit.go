@@ -26,6 +26,18 @@ type window struct {
 	count int
 }
 
+// takeLimit uses one attempt of the step's client for key (prefixed with the client IP).
+// When none is left, the step answers 429 with payloadKey (retry_after, or resend_after for
+// passcodes) telling the seconds to wait.
+func (c *Ctx) takeLimit(l *rateLimiter, kind, key, payloadKey string) bool {
+	ok, retry := l.take(kind+"/"+clientIP(c.Request())+"/"+key, c.Now())
+	if !ok {
+		c.SetPayload(payloadKey, retry)
+		c.Fail(errRateLimit)
+	}
+	return ok
+}
+
 func newRateLimiter(limit int, interval time.Duration, maxKeys int) *rateLimiter {
 	return &rateLimiter{limit: limit, interval: interval, maxKeys: maxKeys, windows: map[string]*window{}}
 }

@@ -61,9 +61,13 @@ func (c *Ctx) onboardingStates() []string {
 type stateDef struct {
 	name    string
 	actions []*actionDef
-	// before runs whenever the state is entered (transition or revert) inside the step's
-	// transaction; it computes the payload and may perform entry work (e.g. mailing a passcode).
+	// before runs whenever the state is entered (transition, Stay or revert) inside the
+	// step's transaction, on an empty payload; it performs entry work (e.g. mailing a
+	// passcode, opening a WebAuthn ceremony) and may set the payload that goes with it.
 	before []func(c *Ctx) error
+	// render adds the state's payload to every response that shows the state, after the
+	// step's action and entry hooks (e.g. profile_init's user, also with a 400).
+	render []func(c *Ctx) error
 }
 
 // actionDef is one action of a state.
@@ -126,6 +130,9 @@ func (st *stateDef) action(a *actionDef) *actionDef {
 
 // onEnter adds a before-state hook.
 func (st *stateDef) onEnter(fn func(c *Ctx) error) { st.before = append(st.before, fn) }
+
+// onRender adds a payload hook, run for every response in the state.
+func (st *stateDef) onRender(fn func(c *Ctx) error) { st.render = append(st.render, fn) }
 
 func (st *stateDef) find(name string) *actionDef {
 	for _, a := range st.actions {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image/png"
 	"time"
@@ -49,15 +50,14 @@ func (s *Server) registerTOTP(r *registry) {
 	chooser.action(continueToOTPAction(mfaOn))
 
 	create := r.state("mfa_otp_secret_creation", flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
-	create.onEnter(s.otpSecretPayload)
+	create.onEnter(ensureOTPSecret)
+	create.onRender(s.otpSecretPayload)
 	create.action(&actionDef{
 		name:        "otp_code_verify",
 		description: "Verify an OTP code",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "otp_code", typ: flowapi.TypeString, required: ptr(true)}}
-		},
-		shown: mfaOn,
-		run:   s.verifyOTPEnrolment,
+		inputs:      requiredInput("otp_code", flowapi.TypeString),
+		shown:       mfaOn,
+		run:         s.verifyOTPEnrolment,
 	})
 	create.action(backAction())
 
@@ -65,10 +65,8 @@ func (s *Server) registerTOTP(r *registry) {
 	loginOTP.action(&actionDef{
 		name:        "otp_code_validate",
 		description: "Validates the provided code.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "otp_code", typ: flowapi.TypeString, required: ptr(true)}}
-		},
-		run: s.validateOTP,
+		inputs:      requiredInput("otp_code", flowapi.TypeString),
+		run:         s.validateOTP,
 	})
 	loginOTP.action(&actionDef{
 		name:        "continue_to_login_security_key",
@@ -83,7 +81,7 @@ func (s *Server) registerTOTP(r *registry) {
 		name:        "continue_to_login_otp",
 		description: "Continues the flow to the OTP login.",
 		shown: func(c *Ctx) bool {
-			ok, err := c.reader().HasOTPSecret(c.Context(), c.Data().UserID)
+			ok, err := c.Q().HasOTPSecret(c.Context(), c.Data().UserID)
 			return err == nil && ok
 		},
 		run: func(c *Ctx) error { c.Continue("login_otp"); return nil },
@@ -132,12 +130,9 @@ func ensureOTPSecret(c *Ctx) error {
 	return c.StashSet(stashOTPSecret, b32.EncodeToString(raw))
 }
 
-// otpSecretPayload shows the secret and its QR code (otpauth URL with the service as
-// issuer and the e-mail as account).
+// otpSecretPayload shows the secret drawn on entry and its QR code (otpauth URL with the
+// service as issuer and the e-mail as account).
 func (s *Server) otpSecretPayload(c *Ctx) error {
-	if err := ensureOTPSecret(c); err != nil {
-		return err
-	}
 	var secret string
 	if _, err := c.StashGet(stashOTPSecret, &secret); err != nil {
 		return err
@@ -145,6 +140,9 @@ func (s *Server) otpSecretPayload(c *Ctx) error {
 	raw, err := b32.DecodeString(secret)
 	if err != nil {
 		return fmt.Errorf("otp secret: %w", err)
+	}
+	if len(raw) == 0 {
+		return errors.New("otp secret: none drawn")
 	}
 	account, err := s.accountName(c, c.Data().UserID)
 	if err != nil {
@@ -192,7 +190,7 @@ func (s *Server) verifyOTPEnrolment(c *Ctx) error {
 	step, ok := totpStep(secret, c.Input("otp_code"), c.Now())
 	if secret == "" || !ok {
 		c.InputError("otp_code", inputErr(flowapi.ErrPasscodeInvalid))
-		return s.otpSecretPayload(c)
+		return nil
 	}
 	d := c.Data()
 	if c.FlowName() == flowapi.FlowRegistration {
@@ -215,9 +213,7 @@ func (s *Server) verifyOTPEnrolment(c *Ctx) error {
 // validateOTP is otp_code_validate, the TOTP second factor of a login.
 func (s *Server) validateOTP(c *Ctx) error {
 	d := c.Data()
-	if ok, retry := s.otpLimit.take("otp/"+clientIP(c.Request())+"/"+d.UserID, c.Now()); !ok {
-		c.SetPayload("retry_after", retry)
-		c.Fail(errRateLimit)
+	if !c.takeLimit(s.otpLimit, "otp", d.UserID, "retry_after") {
 		return nil
 	}
 	sec, err := c.Q().GetOTPSecret(c.Context(), d.UserID)

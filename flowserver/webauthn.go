@@ -189,14 +189,24 @@ func (c *Ctx) takeCeremony() (*ceremony, error) {
 	return &cer, c.StashSet(stashCeremony, nil)
 }
 
+// creationParty returns the relying party and the user (without credentials) a creation
+// ceremony is held for.
+func (s *Server) creationParty(userID, name string) (*webauthn.WebAuthn, *waUser, error) {
+	rp, err := s.relyingParty()
+	if err != nil {
+		return nil, nil, err
+	}
+	handle, err := userHandle(userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rp, &waUser{handle: handle, name: name}, nil
+}
+
 // beginCreation generates creation options for a passkey or a security key of the user and
 // opens the ceremony; it returns the options as a payload value.
 func (s *Server) beginCreation(c *Ctx, userID, name string, securityKey bool) (map[string]any, error) {
-	rp, err := s.relyingParty()
-	if err != nil {
-		return nil, err
-	}
-	handle, err := userHandle(userID)
+	rp, user, err := s.creationParty(userID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +235,7 @@ func (s *Server) beginCreation(c *Ctx, userID, name string, securityKey bool) (m
 			UserVerification: protocol.VerificationDiscouraged}
 		kind = ceremonySecurityKey
 	}
-	creation, session, err := rp.BeginRegistration(&waUser{handle: handle, name: name},
+	creation, session, err := rp.BeginRegistration(user,
 		webauthn.WithCredentialParameters(params), webauthn.WithAuthenticatorSelection(sel),
 		webauthn.WithConveyancePreference(protocol.PreferDirectAttestation), webauthn.WithExclusions(exclude))
 	if err != nil {
@@ -252,15 +262,11 @@ func (s *Server) finishCreation(c *Ctx, userID, name string, raw json.RawMessage
 	if err != nil {
 		return nil, nil
 	}
-	rp, err := s.relyingParty()
+	rp, user, err := s.creationParty(userID, name)
 	if err != nil {
 		return nil, err
 	}
-	handle, err := userHandle(userID)
-	if err != nil {
-		return nil, err
-	}
-	cred, err := rp.CreateCredential(&waUser{handle: handle, name: name}, cer.Session, parsed)
+	cred, err := rp.CreateCredential(user, cer.Session, parsed)
 	if err != nil {
 		return nil, nil
 	}

@@ -25,15 +25,7 @@ func (s *Server) registerWebAuthn(r *registry) {
 	// Passkey login.
 	loginInit := r.state("login_init", flowapi.FlowLogin)
 	loginInit.onEnter(s.conditionalRequestOptions)
-	toLoginPasskey := &actionDef{
-		name:        "webauthn_generate_request_options",
-		description: descGenerateRequestOptions,
-		shown:       passkeyUsable,
-		run: func(c *Ctx) error {
-			c.Continue("login_passkey")
-			return c.StashSet(stashCeremonyKind, ceremonyLogin)
-		},
-	}
+	toLoginPasskey := generateRequestOptions(passkeyUsable, ceremonyLogin)
 	loginInit.action(toLoginPasskey)
 	loginInit.action(s.verifyAssertionAction(true))
 	r.state("login_method_chooser", flowapi.FlowLogin).action(toLoginPasskey)
@@ -60,27 +52,11 @@ func (s *Server) registerWebAuthn(r *registry) {
 
 	// Security key as second factor.
 	sk := r.state("login_security_key", flowapi.FlowLogin)
-	sk.action(&actionDef{
-		name:        "webauthn_generate_request_options",
-		description: descGenerateRequestOptions,
-		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run: func(c *Ctx) error {
-			c.Continue("login_passkey")
-			return c.StashSet(stashCeremonyKind, ceremonyMFA)
-		},
-	})
+	sk.action(generateRequestOptions(func(c *Ctx) bool { return c.Data().WebAuthnAvailable }, ceremonyMFA))
 
 	// Credential creation (passkeys and security keys).
 	create := r.state("onboarding_create_passkey", flowapi.FlowLogin, flowapi.FlowRegistration)
-	create.action(&actionDef{
-		name:        "webauthn_generate_creation_options",
-		description: "Get creation options to create a webauthn credential.",
-		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run: func(c *Ctx) error {
-			c.Continue("onboarding_verify_passkey_attestation")
-			return c.StashSet(stashCeremonyKind, ceremonyPasskey)
-		},
-	})
+	create.action(generateCreationOptions("Get creation options to create a webauthn credential.", ceremonyPasskey))
 	create.action(skipAction(func(c *Ctx) bool {
 		// A registration must not end without any credential when passcodes cannot log in.
 		return c.FlowName() != flowapi.FlowRegistration || s.cfg.Passcode || c.Data().PasswordHash != ""
@@ -88,15 +64,7 @@ func (s *Server) registerWebAuthn(r *registry) {
 	create.action(backAction())
 
 	skCreate := r.state("mfa_security_key_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	skCreate.action(&actionDef{
-		name:        "webauthn_generate_creation_options",
-		description: "Get WebAuthn creation options to register a WebAuthn credential.",
-		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run: func(c *Ctx) error {
-			c.Continue("onboarding_verify_passkey_attestation")
-			return c.StashSet(stashCeremonyKind, ceremonySecurityKey)
-		},
-	})
+	skCreate.action(generateCreationOptions("Get WebAuthn creation options to register a WebAuthn credential.", ceremonySecurityKey))
 	skCreate.action(backAction())
 	r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration).action(&actionDef{
 		name:        "continue_to_security_key_creation",
@@ -164,6 +132,34 @@ func (s *Server) registerWebAuthn(r *registry) {
 	})
 }
 
+// generateRequestOptions is webauthn_generate_request_options: on to login_passkey, whose
+// entry opens a request ceremony of the given kind (passkey login or security-key MFA).
+func generateRequestOptions(shown func(*Ctx) bool, kind string) *actionDef {
+	return &actionDef{
+		name:        "webauthn_generate_request_options",
+		description: descGenerateRequestOptions,
+		shown:       shown,
+		run: func(c *Ctx) error {
+			c.Continue("login_passkey")
+			return c.StashSet(stashCeremonyKind, kind)
+		},
+	}
+}
+
+// generateCreationOptions is webauthn_generate_creation_options of the onboarding states:
+// on to the attestation state, whose entry opens a creation ceremony of the given kind.
+func generateCreationOptions(description, kind string) *actionDef {
+	return &actionDef{
+		name:        "webauthn_generate_creation_options",
+		description: description,
+		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
+		run: func(c *Ctx) error {
+			c.Continue("onboarding_verify_passkey_attestation")
+			return c.StashSet(stashCeremonyKind, kind)
+		},
+	}
+}
+
 // conditionalRequestOptions puts discoverable request options on login_init for conditional
 // UI (passkey autofill) when the browser supports it.
 func (s *Server) conditionalRequestOptions(c *Ctx) error {
@@ -186,10 +182,8 @@ func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
 	return &actionDef{
 		name:        "webauthn_verify_assertion_response",
 		description: descVerifyAssertion,
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "assertion_response", typ: flowapi.TypeJSON, required: ptr(true)}}
-		},
-		shown: func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
+		inputs:      requiredInput("assertion_response", flowapi.TypeJSON),
+		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
 		run: func(c *Ctx) error {
 			var kind string
 			if _, err := c.StashGet(stashCeremonyKind, &kind); err != nil {

@@ -10,12 +10,8 @@ import (
 
 // AddTrustedDevice stores the hash of a device-trust token of a user.
 func (q Q) AddTrustedDevice(ctx context.Context, userID, tokenHash string, now, expires time.Time) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO trusted_devices (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+	return q.exec(ctx, "add trusted device", `INSERT INTO trusted_devices (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 		tokenHash, userID, micro(now), micro(expires))
-	if err != nil {
-		return fmt.Errorf("store: add trusted device: %w", err)
-	}
-	return nil
 }
 
 // TrustedDevice reports whether tokenHash is an unexpired device-trust token of the user.
@@ -59,56 +55,34 @@ func (q Q) SetUnsafeMetadata(ctx context.Context, userID string, m []byte) error
 
 // TouchUser bumps a user's updated_at.
 func (q Q) TouchUser(ctx context.Context, userID string, now time.Time) error {
-	if _, err := q.q.ExecContext(ctx, `UPDATE users SET updated_at = ? WHERE id = ?`, micro(now), userID); err != nil {
-		return fmt.Errorf("store: touch user: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "touch user", `UPDATE users SET updated_at = ? WHERE id = ?`, micro(now), userID)
 }
 
 // DeleteUser removes a user; e-mails, credentials, sessions and the rest go with it.
 func (q Q) DeleteUser(ctx context.Context, userID string) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID); err != nil {
-		return fmt.Errorf("store: delete user: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "delete user", `DELETE FROM users WHERE id = ?`, userID)
 }
 
 // DeleteEmail removes a user's e-mail address; it reports whether one was removed.
 func (q Q) DeleteEmail(ctx context.Context, userID, emailID string) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM emails WHERE id = ? AND user_id = ?`, emailID, userID)
-	if err != nil {
-		return false, fmt.Errorf("store: delete email: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return q.affected(ctx, "delete email", `DELETE FROM emails WHERE id = ? AND user_id = ?`, emailID, userID)
 }
 
 // SetPrimaryEmail makes one of the user's addresses the primary one.
 func (q Q) SetPrimaryEmail(ctx context.Context, userID, emailID string, now time.Time) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE emails SET is_primary = (id = ?), updated_at = ? WHERE user_id = ?`,
+	return q.exec(ctx, "set primary email", `UPDATE emails SET is_primary = (id = ?), updated_at = ? WHERE user_id = ?`,
 		emailID, micro(now), userID)
-	if err != nil {
-		return fmt.Errorf("store: set primary email: %w", err)
-	}
-	return nil
 }
 
 // SetEmailVerified marks a user's address verified.
 func (q Q) SetEmailVerified(ctx context.Context, userID, emailID string, now time.Time) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE emails SET verified = 1, updated_at = ? WHERE id = ? AND user_id = ?`,
+	return q.exec(ctx, "verify email", `UPDATE emails SET verified = 1, updated_at = ? WHERE id = ? AND user_id = ?`,
 		micro(now), emailID, userID)
-	if err != nil {
-		return fmt.Errorf("store: verify email: %w", err)
-	}
-	return nil
 }
 
 // DeletePassword removes a user's password.
 func (q Q) DeletePassword(ctx context.Context, userID string) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM passwords WHERE user_id = ?`, userID); err != nil {
-		return fmt.Errorf("store: delete password: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "delete password", `DELETE FROM passwords WHERE user_id = ?`, userID)
 }
 
 // UserSessions lists a user's unexpired sessions, newest first.
@@ -134,10 +108,5 @@ func (q Q) UserSessions(ctx context.Context, userID string, now time.Time) ([]*S
 
 // DeleteUserSession removes one of a user's sessions; it reports whether one was removed.
 func (q Q) DeleteUserSession(ctx context.Context, userID, sessionID string) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM sessions WHERE id = ? AND user_id = ?`, sessionID, userID)
-	if err != nil {
-		return false, fmt.Errorf("store: delete session: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return q.affected(ctx, "delete session", `DELETE FROM sessions WHERE id = ? AND user_id = ?`, sessionID, userID)
 }

@@ -19,13 +19,9 @@ type Passcode struct {
 
 // CreatePasscode inserts a passcode.
 func (q Q) CreatePasscode(ctx context.Context, p *Passcode) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO passcodes (id, flow_id, email, hash, tries, created_at, expires_at)
+	return q.exec(ctx, "create passcode", `INSERT INTO passcodes (id, flow_id, email, hash, tries, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.FlowID, p.Email, p.Hash, p.Tries, micro(p.CreatedAt), micro(p.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store: create passcode: %w", err)
-	}
-	return nil
 }
 
 // GetPasscode loads a passcode by id.
@@ -43,18 +39,12 @@ func (q Q) GetPasscode(ctx context.Context, id string) (*Passcode, error) {
 
 // SetPasscodeTries records the number of wrong attempts.
 func (q Q) SetPasscodeTries(ctx context.Context, id string, tries int) error {
-	if _, err := q.q.ExecContext(ctx, `UPDATE passcodes SET tries = ? WHERE id = ?`, tries, id); err != nil {
-		return fmt.Errorf("store: update passcode: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "update passcode", `UPDATE passcodes SET tries = ? WHERE id = ?`, tries, id)
 }
 
 // DeletePasscode removes a passcode (after use).
 func (q Q) DeletePasscode(ctx context.Context, id string) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM passcodes WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: delete passcode: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "delete passcode", `DELETE FROM passcodes WHERE id = ?`, id)
 }
 
 // Session is a server-side session; the JWT's session_id names it.
@@ -99,20 +89,12 @@ func (q Q) GetSession(ctx context.Context, id string) (*Session, error) {
 
 // TouchSession bumps last_used.
 func (q Q) TouchSession(ctx context.Context, id string, now time.Time) error {
-	if _, err := q.q.ExecContext(ctx, `UPDATE sessions SET last_used = ? WHERE id = ?`, micro(now), id); err != nil {
-		return fmt.Errorf("store: touch session: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "touch session", `UPDATE sessions SET last_used = ? WHERE id = ?`, micro(now), id)
 }
 
 // DeleteSession removes a session; it reports whether one was removed.
 func (q Q) DeleteSession(ctx context.Context, id string) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
-	if err != nil {
-		return false, fmt.Errorf("store: delete session: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return q.affected(ctx, "delete session", `DELETE FROM sessions WHERE id = ?`, id)
 }
 
 // SigningKey is a JWT signing key (PKCS#8 DER private key).
@@ -144,10 +126,6 @@ func (q Q) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 
 // AddSigningKey stores a new key.
 func (q Q) AddSigningKey(ctx context.Context, k SigningKey) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
+	return q.exec(ctx, "add signing key", `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
 		k.KID, k.PrivateKey, micro(k.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("store: add signing key: %w", err)
-	}
-	return nil
 }

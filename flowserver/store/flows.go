@@ -21,13 +21,9 @@ type Flow struct {
 
 // CreateFlow inserts a new flow.
 func (q Q) CreateFlow(ctx context.Context, f *Flow) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO flows (id, name, state, stash, csrf, version, created_at, updated_at, expires_at)
+	return q.exec(ctx, "create flow", `INSERT INTO flows (id, name, state, stash, csrf, version, created_at, updated_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.State, string(f.Stash), f.CSRF, f.Version, micro(f.CreatedAt), micro(f.UpdatedAt), micro(f.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store: create flow: %w", err)
-	}
-	return nil
 }
 
 // GetFlow loads a flow by id.

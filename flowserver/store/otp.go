@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -17,13 +16,9 @@ type OTPSecret struct {
 
 // SetOTPSecret creates or replaces a user's TOTP secret.
 func (q Q) SetOTPSecret(ctx context.Context, s *OTPSecret) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO otp_secrets (user_id, secret, last_used_step, created_at) VALUES (?, ?, ?, ?)
+	return q.exec(ctx, "set otp secret", `INSERT INTO otp_secrets (user_id, secret, last_used_step, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_used_step = excluded.last_used_step,
 		created_at = excluded.created_at`, s.UserID, s.Secret, s.LastUsedStep, micro(s.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("store: set otp secret: %w", err)
-	}
-	return nil
 }
 
 // GetOTPSecret loads a user's TOTP secret or ErrNotFound.
@@ -42,19 +37,11 @@ func (q Q) GetOTPSecret(ctx context.Context, userID string) (*OTPSecret, error) 
 // UseOTPStep records the time step of an accepted code. It reports false (and changes
 // nothing) when a code of that step or a later one was already accepted.
 func (q Q) UseOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `UPDATE otp_secrets SET last_used_step = ? WHERE user_id = ? AND last_used_step < ?`,
+	return q.affected(ctx, "use otp step", `UPDATE otp_secrets SET last_used_step = ? WHERE user_id = ? AND last_used_step < ?`,
 		step, userID, step)
-	if err != nil {
-		return false, fmt.Errorf("store: use otp step: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
 }
 
 // DeleteOTPSecret removes a user's TOTP secret.
 func (q Q) DeleteOTPSecret(ctx context.Context, userID string) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM otp_secrets WHERE user_id = ?`, userID); err != nil {
-		return fmt.Errorf("store: delete otp secret: %w", err)
-	}
-	return nil
+	return q.exec(ctx, "delete otp secret", `DELETE FROM otp_secrets WHERE user_id = ?`, userID)
 }

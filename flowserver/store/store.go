@@ -160,6 +160,49 @@ func (q Q) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return q.q.QueryRowContext(ctx, query, args...)
 }
 
+// exec runs a statement; what names it in the error.
+func (q Q) exec(ctx context.Context, what, query string, args ...any) error {
+	if _, err := q.q.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}
+
+// affected runs a statement and reports whether it changed a row; what names it in the
+// error.
+func (q Q) affected(ctx context.Context, what, query string, args ...any) (bool, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("store: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return n > 0, nil
+}
+
+// queryAll runs a query and scans every row; what names it in the error.
+func queryAll[T any](ctx context.Context, q Q, what string, scan func(func(...any) error) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
 func micro(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }

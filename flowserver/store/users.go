@@ -26,12 +26,8 @@ type Email struct {
 
 // CreateUser inserts a user.
 func (q Q) CreateUser(ctx context.Context, u *User) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?)`,
+	return q.exec(ctx, "create user", `INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?)`,
 		u.ID, micro(u.CreatedAt), micro(u.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("store: create user: %w", err)
-	}
-	return nil
 }
 
 // GetUser loads a user by id.
@@ -49,13 +45,9 @@ func (q Q) GetUser(ctx context.Context, id string) (*User, error) {
 
 // CreateEmail inserts an e-mail address (addresses are unique).
 func (q Q) CreateEmail(ctx context.Context, e *Email) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO emails (id, user_id, address, verified, is_primary, created_at, updated_at)
+	return q.exec(ctx, "create email", `INSERT INTO emails (id, user_id, address, verified, is_primary, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.UserID, e.Address, b2i(e.Verified), b2i(e.Primary), micro(e.CreatedAt), micro(e.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("store: create email: %w", err)
-	}
-	return nil
 }
 
 const emailColumns = `id, user_id, address, verified, is_primary, created_at, updated_at`
@@ -81,32 +73,15 @@ func (q Q) EmailByAddress(ctx context.Context, address string) (*Email, error) {
 
 // Emails lists a user's e-mail addresses, primary first.
 func (q Q) Emails(ctx context.Context, userID string) ([]*Email, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails WHERE user_id = ?
+	return queryAll(ctx, q, "list emails", scanEmail, `SELECT `+emailColumns+` FROM emails WHERE user_id = ?
 		ORDER BY is_primary DESC, created_at`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list emails: %w", err)
-	}
-	defer rows.Close()
-	var out []*Email
-	for rows.Next() {
-		e, err := scanEmail(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("store: scan email: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // SetPassword creates or replaces a user's password hash.
 func (q Q) SetPassword(ctx context.Context, userID, hash string, now time.Time) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO passwords (user_id, hash, created_at, updated_at) VALUES (?, ?, ?, ?)
+	return q.exec(ctx, "set password", `INSERT INTO passwords (user_id, hash, created_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
 		userID, hash, micro(now), micro(now))
-	if err != nil {
-		return fmt.Errorf("store: set password: %w", err)
-	}
-	return nil
 }
 
 // PasswordHash returns a user's password hash or ErrNotFound.

@@ -84,21 +84,8 @@ func nonNil(s []string) []string {
 
 // Credentials lists a user's credentials, oldest first.
 func (q Q) Credentials(ctx context.Context, userID string) ([]*Credential, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+credentialColumns+` FROM webauthn_credentials WHERE user_id = ?
+	return queryAll(ctx, q, "list credentials", scanCredential, `SELECT `+credentialColumns+` FROM webauthn_credentials WHERE user_id = ?
 		ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list credentials: %w", err)
-	}
-	defer rows.Close()
-	var out []*Credential
-	for rows.Next() {
-		c, err := scanCredential(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("store: scan credential: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // CredentialByID loads a credential by its base64url id.
@@ -112,31 +99,17 @@ func (q Q) CredentialByID(ctx context.Context, id string) (*Credential, error) {
 
 // UseCredential records a successful assertion.
 func (q Q) UseCredential(ctx context.Context, id string, signCount uint32, backupState bool, now time.Time) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?, updated_at = ?
+	return q.exec(ctx, "use credential", `UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?, last_used_at = ?, updated_at = ?
 		WHERE id = ?`, signCount, b2i(backupState), micro(now), micro(now), id)
-	if err != nil {
-		return fmt.Errorf("store: use credential: %w", err)
-	}
-	return nil
 }
 
 // RenameCredential sets the name of a user's credential; it reports whether one matched.
 func (q Q) RenameCredential(ctx context.Context, userID, id, name string, now time.Time) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `UPDATE webauthn_credentials SET name = ?, updated_at = ? WHERE id = ? AND user_id = ?`,
+	return q.affected(ctx, "rename credential", `UPDATE webauthn_credentials SET name = ?, updated_at = ? WHERE id = ? AND user_id = ?`,
 		name, micro(now), id, userID)
-	if err != nil {
-		return false, fmt.Errorf("store: rename credential: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
 }
 
 // DeleteCredential removes a user's credential; it reports whether one was removed.
 func (q Q) DeleteCredential(ctx context.Context, userID, id string) (bool, error) {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID)
-	if err != nil {
-		return false, fmt.Errorf("store: delete credential: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return q.affected(ctx, "delete credential", `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID)
 }
