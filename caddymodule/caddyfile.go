@@ -53,6 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			password on|off
 //			passcode on|off
 //			passkey on|off
+//			allow_deletion on|off
 //			mfa off|optional|required
 //			rp_id <id>
 //			origins <origins...>
@@ -193,6 +194,8 @@ func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
 			e.Passcode, err = onOff(d)
 		case "passkey":
 			e.Passkey, err = onOff(d)
+		case "allow_deletion":
+			e.AllowDeletion, err = onOff(d)
 		case "mfa":
 			e.MFA, err = oneOf(d, "off", "optional", "required")
 		case "rp_id":

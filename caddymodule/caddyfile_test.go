@@ -46,6 +46,7 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 			password on
 			passcode off
 			passkey on
+			allow_deletion off
 			mfa required
 			rp_id example.com
 			origins https://example.com https://app.example.com
@@ -78,7 +79,7 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 			DB: "/var/lib/hanko.db",
 			SMTP: &SMTPConfig{Address: "mail.example.com:587", From: "noreply@example.com",
 				Username: "{env.SMTP_USER}", Password: "{env.SMTP_PASSWORD}", TLS: "starttls"},
-			Signup: &off, Password: &on, Passcode: &off, Passkey: &on,
+			Signup: &off, Password: &on, Passcode: &off, Passkey: &on, AllowDeletion: &off,
 			MFA: "required", RPID: "example.com",
 			Origins: []string{"https://example.com", "https://app.example.com"},
 			Token:   "cookie", Expose: "/hanko-api",

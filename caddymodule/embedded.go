@@ -26,6 +26,8 @@ type EmbeddedConfig struct {
 	Password *bool       `json:"password,omitempty"`
 	Passcode *bool       `json:"passcode,omitempty"`
 	Passkey  *bool       `json:"passkey,omitempty"`
+	// AllowDeletion lets users delete their own account on the account page (default on).
+	AllowDeletion *bool `json:"allow_deletion,omitempty"`
 	// MFA is off, optional or required.
 	MFA string `json:"mfa,omitempty"`
 	// RPID is the WebAuthn relying party id (the site's domain).
@@ -76,6 +78,7 @@ func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, prefix string) (flow
 	setIf(&cfg.Password, e.Password)
 	setIf(&cfg.Passcode, e.Passcode)
 	setIf(&cfg.Passkey, e.Passkey)
+	setIf(&cfg.AllowDeletion, e.AllowDeletion)
 	switch e.MFA {
 	case "":
 	case flowserver.MFAOff, flowserver.MFAOptional, flowserver.MFARequired:
