@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hankogate/hankogate/flowproxy"
 )
 
 // metrics are the gateway's Prometheus collectors, registered on the registry of the
@@ -23,6 +25,9 @@ type metrics struct {
 
 	apiDuration *prometheus.HistogramVec // Flow API round trips by endpoint and status
 	apiErrors   *prometheus.CounterVec   // Flow API transport errors and 5xx by endpoint
+
+	signIns    *prometheus.CounterVec // sessions issued, by flow
+	rejections *prometheus.CounterVec // actions the Flow API refused with a 4xx, by flow and status
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -43,8 +48,25 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:      "Flow API calls that failed in transport or answered 5xx, by endpoint.",
 	}, []string{"endpoint"})
 
+	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "sign_ins_total",
+		Help:      "Sessions issued by the gateway, by flow (login, registration).",
+	}, []string{"flow"})
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "rejected_actions_total",
+		Help:      "Flow actions refused with a 4xx status (wrong password, passcode or OTP, invalid input, rate limit), by flow and status.",
+	}, []string{"flow", "status"})
+
 	var err error
 	if requests, err = register(reg, requests); err != nil {
+		return nil, err
+	}
+	if signIns, err = register(reg, signIns); err != nil {
+		return nil, err
+	}
+	if rejected, err = register(reg, rejected); err != nil {
 		return nil, err
 	}
 	if duration, err = register(reg, duration); err != nil {
@@ -61,7 +83,20 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		page:          requests.WithLabelValues("page"),
 		apiDuration:   duration,
 		apiErrors:     apiErrors,
+		signIns:       signIns,
+		rejections:    rejected,
 	}, nil
+}
+
+// signedIn counts a session the gateway issued (flowproxy's OnSignedIn).
+func (m *metrics) signedIn(_ *http.Request, flow string, _ flowproxy.Identity) {
+	m.signIns.WithLabelValues(flow).Inc()
+}
+
+// rejected counts an action the Flow API refused (flowproxy's OnRejected). flow is one of the
+// gateway's own flow names and status a 4xx code, so label values stay few.
+func (m *metrics) rejected(_ *http.Request, flow string, status int) {
+	m.rejections.WithLabelValues(flow, strconv.Itoa(status)).Inc()
 }
 
 // register adds c to reg, or returns the equal collector another hanko handler of the same

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hankogate/hankogate/flowproxy"
 )
 
 func TestAPIEndpointLabels(t *testing.T) {
@@ -51,5 +53,41 @@ func TestMetricsSharedWithinOneRegistry(t *testing.T) {
 	}
 	if got["unauthorized"] != 2 || got["redirected"] != 1 {
 		t.Errorf("counters = %v, want unauthorized 2, redirected 1", got)
+	}
+}
+
+// The gateway's sign-in hooks land in their counters.
+func TestSignInCounters(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.signedIn(nil, "login", flowproxy.Identity{UserID: "u"})
+	m.rejected(nil, "login", 400)
+	m.rejected(nil, "login", 400)
+	m.rejected(nil, "registration", 429)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range metric.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = metric.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"hankogate_sign_ins_total flow=login":                           1,
+		"hankogate_rejected_actions_total flow=login status=400":        2,
+		"hankogate_rejected_actions_total flow=registration status=429": 1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
+		}
 	}
 }

@@ -125,6 +125,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg.Logger = h.logger
 	cfg.ClientIP = clientIP
 	cfg.OnAuthenticated = setAuthPlaceholders
+	cfg.OnSignedIn = h.metrics.signedIn
+	cfg.OnRejected = h.metrics.rejected
 
 	if h.gateway, err = flowproxy.New(cfg); err != nil {
 		return fmt.Errorf("hanko: %w", err)
