@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 
 	"github.com/hankogate/hankogate/flowproxy/session"
 	"github.com/hankogate/hankogate/flowserver"
+	"github.com/hankogate/hankogate/internal/gatewaytest"
+	"github.com/hankogate/hankogate/internal/testbrowser"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
 
@@ -38,46 +39,8 @@ var (
 	testBlockKey = strings.Repeat("2e", 32)
 )
 
-// upstream is the protected application: it records the headers of every request by path.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen map[string]http.Header
-}
-
-func startUpstream(t *testing.T) *upstream {
-	u := &upstream{seen: map[string]http.Header{}}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen[r.URL.Path] = r.Header.Clone()
-		u.mu.Unlock()
-		fmt.Fprintf(w, "upstream %s", r.URL.Path)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-// headers returns what the upstream received for path, failing if it never saw it.
-func (u *upstream) headers(t *testing.T, path string) http.Header {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	h, ok := u.seen[path]
-	if !ok {
-		t.Fatalf("upstream never received %s", path)
-	}
-	return h
-}
-
-func (u *upstream) reached(path string) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	_, ok := u.seen[path]
-	return ok
-}
-
 type gatewayEnv struct {
-	up   *upstream
+	up   *gatewaytest.Upstream
 	smtp *testsmtp.Server
 	log  string // Caddy's log file when passcodes are logged instead of mailed
 }
@@ -124,7 +87,7 @@ type gatewayOptions struct {
 // must still run it first.
 func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEnv {
 	if env == nil {
-		env = &gatewayEnv{up: startUpstream(t), smtp: testsmtp.Start(t)}
+		env = &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
 	}
 	if opts.dir == "" {
 		opts.dir = t.TempDir()
@@ -205,32 +168,35 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	return env
 }
 
-func registerUser(t *testing.T, env *gatewayEnv, b *browser, email, password, returnTo string) *page {
+// newBrowser is a browser without JavaScript on the test site.
+func newBrowser(t *testing.T) *testbrowser.T {
+	return testbrowser.NewT(t, testSite, testbrowser.Options{})
+}
+
+func registerUser(t *testing.T, env *gatewayEnv, b *testbrowser.T, email, password, returnTo string) *testbrowser.Page {
 	t.Helper()
-	p := b.follow(b.get("/.hanko/register?rd=" + url.QueryEscape(returnTo)))
-	return b.completeFlow(p, []flowStep{
-		{"register_login_identifier", func() map[string]string { return map[string]string{"email": email} }},
-		{"verify_passcode", func() map[string]string {
+	p := b.Follow(b.Get("/.hanko/register?rd=" + url.QueryEscape(returnTo)))
+	return b.CompleteFlow(p, []testbrowser.Step{
+		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "verify_passcode", Values: testbrowser.Later(func() map[string]string {
 			return map[string]string{"code": env.passcode(t, email)}
-		}},
-		{"register_password", func() map[string]string { return map[string]string{"new_password": password} }},
-		{"skip", none},
+		})},
+		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
+		{Action: "skip"},
 	})
 }
 
-func login(t *testing.T, b *browser, path, email, password string) *page {
+func login(t *testing.T, b *testbrowser.T, path, email, password string) *testbrowser.Page {
 	t.Helper()
-	p := b.get(path)
-	if p.status != http.StatusSeeOther {
-		t.Fatalf("GET %s without session: %d, want 303", path, p.status)
+	p := b.Get(path)
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("GET %s without session: %d, want 303", path, p.Status)
 	}
-	return b.completeFlow(b.follow(p), []flowStep{
-		{"continue_with_login_identifier", func() map[string]string {
-			return map[string]string{"email": email, "identifier": email, "username": email}
-		}},
-		{"continue_to_password_login", none},
-		{"password_login", func() map[string]string { return map[string]string{"password": password} }},
-		{"skip", none},
+	return b.CompleteFlow(b.Follow(p), []testbrowser.Step{
+		{Action: "continue_with_login_identifier", Values: testbrowser.Fields("email", email, "identifier", email, "username", email)},
+		{Action: "continue_to_password_login"},
+		{Action: "password_login", Values: testbrowser.Fields("password", password)},
+		{Action: "skip"},
 	})
 }
 
@@ -264,18 +230,18 @@ func TestGatewayEndToEnd(t *testing.T) {
 	const email, password = "alice@example.com", "correct horse battery"
 
 	t.Run("api client without session gets 401", func(t *testing.T) {
-		p := newBrowser(t).getWith("/app/api", func(r *http.Request) { r.Header.Set("Accept", "application/json") })
-		if p.status != http.StatusUnauthorized || env.up.reached("/app/api") {
-			t.Errorf("status %d (upstream reached: %v), want 401", p.status, env.up.reached("/app/api"))
+		p := newBrowser(t).GetWith("/app/api", func(r *http.Request) { r.Header.Set("Accept", "application/json") })
+		if p.Status != http.StatusUnauthorized || env.up.Reached("/app/api") {
+			t.Errorf("status %d (upstream reached: %v), want 401", p.Status, env.up.Reached("/app/api"))
 		}
 	})
 
 	t.Run("browser without session is sent to login", func(t *testing.T) {
-		p := newBrowser(t).get("/app/page?x=1")
-		if p.status != http.StatusSeeOther {
-			t.Fatalf("status %d, want 303", p.status)
+		p := newBrowser(t).Get("/app/page?x=1")
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("status %d, want 303", p.Status)
 		}
-		loc, err := url.Parse(p.header.Get("Location"))
+		loc, err := url.Parse(p.Header.Get("Location"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,11 +251,11 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 
 	t.Run("public path without session, spoofed headers stripped", func(t *testing.T) {
-		p := newBrowser(t).getWith("/public/doc", spoof)
-		if p.status != http.StatusOK {
-			t.Fatalf("status %d, want 200", p.status)
+		p := newBrowser(t).GetWith("/public/doc", spoof)
+		if p.Status != http.StatusOK {
+			t.Fatalf("status %d, want 200", p.Status)
 		}
-		h := env.up.headers(t, "/public/doc")
+		h := env.up.Headers(t, "/public/doc")
 		assertNoSpoof(t, h)
 		// (X-Seen-Id carries the unreplaced placeholder: Caddy leaves unknown ones as they are.)
 		if h.Get("X-Auth-User-Id") != "" || h.Get("X-Auth-Email") != "" {
@@ -303,21 +269,21 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Accept", "application/json")
-		p := newBrowser(t).do(req)
-		if p.status != http.StatusOK || !strings.Contains(p.body, `"name":"preflight"`) {
-			t.Errorf("POST /hanko-api/login: %d %s", p.status, p.body)
+		p := newBrowser(t).Do(req)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `"name":"preflight"`) {
+			t.Errorf("POST /hanko-api/login: %d %s", p.Status, p.Body)
 		}
 	})
 
 	alice := newBrowser(t)
 	p := registerUser(t, env, alice, email, password, "/app/welcome")
-	if p.status != http.StatusOK || p.url.Path != "/app/welcome" {
-		t.Fatalf("after registration: %s %d\n%s", p.url, p.status, p.body)
+	if p.Status != http.StatusOK || p.URL.Path != "/app/welcome" {
+		t.Fatalf("after registration: %s %d\n%s", p.URL, p.Status, p.Body)
 	}
-	userID := env.up.headers(t, "/app/welcome").Get("X-Auth-User-Id")
+	userID := env.up.Headers(t, "/app/welcome").Get("X-Auth-User-Id")
 
 	t.Run("upstream sees identity and placeholders", func(t *testing.T) {
-		h := env.up.headers(t, "/app/welcome")
+		h := env.up.Headers(t, "/app/welcome")
 		if userID == "" || h.Get("X-Auth-Email") != email {
 			t.Errorf("identity headers: user id %q, email %q", userID, h.Get("X-Auth-Email"))
 		}
@@ -327,11 +293,11 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 
 	t.Run("spoofed headers with session", func(t *testing.T) {
-		p := alice.getWith("/app/spoof", spoof)
-		if p.status != http.StatusOK {
-			t.Fatalf("status %d", p.status)
+		p := alice.GetWith("/app/spoof", spoof)
+		if p.Status != http.StatusOK {
+			t.Fatalf("status %d", p.Status)
 		}
-		h := env.up.headers(t, "/app/spoof")
+		h := env.up.Headers(t, "/app/spoof")
 		assertNoSpoof(t, h)
 		if h.Get("X-Auth-User-Id") != userID || h.Get("X-Auth-Email") != email {
 			t.Errorf("identity headers %v", h)
@@ -339,28 +305,28 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 
 	t.Run("spoofed headers with session on public path", func(t *testing.T) {
-		alice.getWith("/public/spoof", spoof)
-		assertNoSpoof(t, env.up.headers(t, "/public/spoof"))
+		alice.GetWith("/public/spoof", spoof)
+		assertNoSpoof(t, env.up.Headers(t, "/public/spoof"))
 	})
 
 	t.Run("tampered cookie goes to login", func(t *testing.T) {
-		v := []byte(alice.sessionCookie())
+		v := []byte(alice.Cookie(cookieName, "/"))
 		if len(v) == 0 {
 			t.Fatal("no session cookie")
 		}
 		v[len(v)/2] ^= 0x01
-		p := newBrowser(t).getWith("/app/tampered", func(r *http.Request) {
+		p := newBrowser(t).GetWith("/app/tampered", func(r *http.Request) {
 			r.AddCookie(&http.Cookie{Name: cookieName, Value: string(v)})
 		})
 		assertSentToLogin(t, p)
-		if env.up.reached("/app/tampered") {
+		if env.up.Reached("/app/tampered") {
 			t.Error("tampered cookie reached the upstream")
 		}
 	})
 
 	t.Run("expired cookie goes to login", func(t *testing.T) {
 		codec := newTestCodec(t)
-		d, err := codec.Decode(alice.sessionCookie(), time.Now())
+		d, err := codec.Decode(alice.Cookie(cookieName, "/"), time.Now())
 		if err != nil {
 			t.Fatalf("decoding the real session cookie with the configured keys: %v", err)
 		}
@@ -369,11 +335,11 @@ func TestGatewayEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := newBrowser(t).getWith("/app/expired", func(r *http.Request) {
+		p := newBrowser(t).GetWith("/app/expired", func(r *http.Request) {
 			r.AddCookie(&http.Cookie{Name: cookieName, Value: expired})
 		})
 		assertSentToLogin(t, p)
-		if env.up.reached("/app/expired") {
+		if env.up.Reached("/app/expired") {
 			t.Error("expired cookie reached the upstream")
 		}
 	})
@@ -381,27 +347,27 @@ func TestGatewayEndToEnd(t *testing.T) {
 	t.Run("login with password", func(t *testing.T) {
 		bob := newBrowser(t)
 		p := login(t, bob, "/app/again", email, password)
-		if p.status != http.StatusOK || p.url.Path != "/app/again" {
-			t.Fatalf("after login: %s %d", p.url, p.status)
+		if p.Status != http.StatusOK || p.URL.Path != "/app/again" {
+			t.Fatalf("after login: %s %d", p.URL, p.Status)
 		}
-		if got := env.up.headers(t, "/app/again").Get("X-Auth-User-Id"); got != userID {
+		if got := env.up.Headers(t, "/app/again").Get("X-Auth-User-Id"); got != userID {
 			t.Errorf("logged in as %q, registered as %q", got, userID)
 		}
 	})
 
 	t.Run("logout ends the session and the old cookie is refused", func(t *testing.T) {
-		old := alice.sessionCookie()
-		p := alice.follow(alice.get("/.hanko/logout"))
-		p = alice.submitLogout(p)
-		if !strings.HasPrefix(p.url.Path, "/.hanko/login") {
-			t.Errorf("after logout at %s, want the login page", p.url)
+		old := alice.Cookie(cookieName, "/")
+		p := alice.Follow(alice.Get("/.hanko/logout"))
+		p = alice.Submit(p, p.ActionPostingTo("/.hanko/logout"), nil)
+		if !strings.HasPrefix(p.URL.Path, "/.hanko/login") {
+			t.Errorf("after logout at %s, want the login page", p.URL)
 		}
-		assertSentToLogin(t, alice.get("/app/after-logout"))
-		replay := newBrowser(t).getWith("/app/replay", func(r *http.Request) {
+		assertSentToLogin(t, alice.Get("/app/after-logout"))
+		replay := newBrowser(t).GetWith("/app/replay", func(r *http.Request) {
 			r.AddCookie(&http.Cookie{Name: cookieName, Value: old})
 		})
 		assertSentToLogin(t, replay)
-		if env.up.reached("/app/after-logout") || env.up.reached("/app/replay") {
+		if env.up.Reached("/app/after-logout") || env.up.Reached("/app/replay") {
 			t.Error("a request after logout reached the upstream")
 		}
 	})
@@ -427,10 +393,10 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 }
 
-func assertSentToLogin(t *testing.T, p *page) {
+func assertSentToLogin(t *testing.T, p *testbrowser.Page) {
 	t.Helper()
-	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/.hanko/login") {
-		t.Errorf("%s: %d Location %q, want 303 to /.hanko/login", p.url, p.status, p.header.Get("Location"))
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/.hanko/login") {
+		t.Errorf("%s: %d Location %q, want 303 to /.hanko/login", p.URL, p.Status, p.Header.Get("Location"))
 	}
 }
 
@@ -454,24 +420,24 @@ func TestGeneratedKeysSurviveReload(t *testing.T) {
 	env := startGateway(t, nil, gatewayOptions{dir: dir, storeKeys: true})
 	b := newBrowser(t)
 	p := registerUser(t, env, b, "carol@example.com", "another good password", "/app/first")
-	if p.status != http.StatusOK || p.url.Path != "/app/first" {
-		t.Fatalf("after registration: %s %d", p.url, p.status)
+	if p.Status != http.StatusOK || p.URL.Path != "/app/first" {
+		t.Fatalf("after registration: %s %d", p.URL, p.Status)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "storage", filepath.FromSlash(cookieKeysStorageKey))); err != nil {
 		t.Fatalf("generated cookie keys not in storage: %v", err)
 	}
 
 	startGateway(t, env, gatewayOptions{dir: dir, storeKeys: true, title: "Reloaded"})
-	p = b.get("/app/second")
-	if p.status != http.StatusOK || env.up.headers(t, "/app/second").Get("X-Auth-Email") != "carol@example.com" {
-		t.Errorf("after reload: %d %s", p.status, p.body)
+	p = b.Get("/app/second")
+	if p.Status != http.StatusOK || env.up.Headers(t, "/app/second").Get("X-Auth-Email") != "carol@example.com" {
+		t.Errorf("after reload: %d %s", p.Status, p.Body)
 	}
 }
 
 // TestRemoteAPI puts the gateway in front of a Flow API reached over the network (a
 // flowserver on its own listener standing in for a Hanko backend).
 func TestRemoteAPI(t *testing.T) {
-	env := &gatewayEnv{up: startUpstream(t), smtp: testsmtp.Start(t)}
+	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
 	smtpHost, smtpPort := env.smtp.Addr()
 	cfg := flowserver.DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
@@ -490,10 +456,10 @@ func TestRemoteAPI(t *testing.T) {
 	startGateway(t, env, gatewayOptions{api: api.URL})
 	b := newBrowser(t)
 	p := registerUser(t, env, b, "dave@example.com", "remote password 1", "/app/remote")
-	if p.status != http.StatusOK || p.url.Path != "/app/remote" {
-		t.Fatalf("after registration: %s %d", p.url, p.status)
+	if p.Status != http.StatusOK || p.URL.Path != "/app/remote" {
+		t.Fatalf("after registration: %s %d", p.URL, p.Status)
 	}
-	if got := env.up.headers(t, "/app/remote").Get("X-Auth-Email"); got != "dave@example.com" {
+	if got := env.up.Headers(t, "/app/remote").Get("X-Auth-Email"); got != "dave@example.com" {
 		t.Errorf("X-Auth-Email = %q", got)
 	}
 }
@@ -503,7 +469,7 @@ func TestRemoteAPI(t *testing.T) {
 func TestPasscodesLoggedWithoutSMTP(t *testing.T) {
 	env := startGateway(t, nil, gatewayOptions{noSMTP: true})
 	p := registerUser(t, env, newBrowser(t), "erin@example.com", "logged passcode pw", "/app/logged")
-	if p.status != http.StatusOK || env.up.headers(t, "/app/logged").Get("X-Auth-Email") != "erin@example.com" {
-		t.Errorf("after registration: %s %d", p.url, p.status)
+	if p.Status != http.StatusOK || env.up.Headers(t, "/app/logged").Get("X-Auth-Email") != "erin@example.com" {
+		t.Errorf("after registration: %s %d", p.URL, p.Status)
 	}
 }

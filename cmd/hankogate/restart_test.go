@@ -4,16 +4,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/softauthn"
+	"github.com/hankogate/hankogate/internal/testbrowser"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
 
@@ -21,10 +21,10 @@ import (
 // keep: its home (Caddy storage), its SQLite file, its ports and (optionally) its cookie keys.
 type site struct {
 	t        *testing.T
-	home     *home
+	home     *gatewaytest.Home
 	port     int
 	url      string // http://localhost:port
-	upstream *upstream
+	upstream *gatewaytest.Upstream
 	smtp     *testsmtp.Server
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
@@ -32,7 +32,7 @@ type site struct {
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
-	s := &site{t: t, home: newHome(t), port: freePort(t), upstream: startUpstream(t), smtp: testsmtp.Start(t)}
+	s := &site{t: t, home: gatewaytest.NewHome(t), port: gatewaytest.FreePort(t), upstream: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
 	s.url = fmt.Sprintf("http://localhost:%d", s.port)
 	if withKeys {
 		s.hashKey, s.blockKey = strings.Repeat("a5", 32), strings.Repeat("5a", 32)
@@ -43,7 +43,7 @@ func newSite(t *testing.T, withKeys bool) *site {
 const cookieName = "hankogate" // the default session cookie name
 
 // start runs a new process for the site (a fresh admin port each time, the rest the same).
-func (s *site) start() *gateway {
+func (s *site) start() *gatewaytest.Process {
 	s.t.Helper()
 	s.starts++
 	keys := ""
@@ -55,7 +55,7 @@ func (s *site) start() *gateway {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
+	admin := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
 	config := fmt.Sprintf(`{
 	admin %s
 	skip_install_trust
@@ -84,7 +84,7 @@ func (s *site) start() *gateway {
 }
 `, admin, s.url, keys, s.db(), smtpHost, smtpPort, s.url, upstream.Host)
 	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
-	gw.admin = admin
+	gw.Admin = admin
 	return gw
 }
 
@@ -92,9 +92,9 @@ func (s *site) start() *gateway {
 // it had not seen before (POST /sessions/validate: the JWT's signing key and the session row
 // in SQLite) and that no answer was an error (with an error the gateway would trust the
 // cookie for a grace period without an answer, which would prove nothing here).
-func assertConfirmedByBackend(t *testing.T, gw *gateway) {
+func assertConfirmedByBackend(t *testing.T, gw *gatewaytest.Process) {
 	t.Helper()
-	resp, err := http.Get("http://" + gw.admin + "/metrics")
+	resp, err := http.Get("http://" + gw.Admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +104,11 @@ func assertConfirmedByBackend(t *testing.T, gw *gateway) {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`(?m)^hankogate_flow_api_request_duration_seconds_count\{code="200",endpoint="validate"\} [1-9]`).Match(body) {
-		t.Errorf("%s never validated a session with its backend; metrics:\n%s", gw.name, grepLines(string(body), "hankogate_flow_api"))
+		t.Errorf("%s never validated a session with its backend; metrics:\n%s", gw.Name, grepLines(string(body), "hankogate_flow_api"))
 	}
 	for _, bad := range []string{"session revalidation failed", "session revoked"} {
-		if strings.Contains(gw.log.String(), bad) {
-			t.Errorf("%s logged %q", gw.name, bad)
+		if strings.Contains(gw.Log.String(), bad) {
+			t.Errorf("%s logged %q", gw.Name, bad)
 		}
 	}
 }
@@ -124,62 +124,48 @@ func grepLines(text, substr string) string {
 }
 
 // assertNotLogged fails if any secret appears in a process's output.
-func assertNotLogged(t *testing.T, gw *gateway, secrets map[string]string) {
+func assertNotLogged(t *testing.T, gw *gatewaytest.Process, secrets map[string]string) {
 	t.Helper()
-	log := gw.log.String()
+	log := gw.Log.String()
 	for what, secret := range secrets {
 		if secret != "" && strings.Contains(log, secret) {
-			t.Errorf("%s logged the %s", gw.name, what)
+			t.Errorf("%s logged the %s", gw.Name, what)
 		}
 	}
 }
 
 // db is the site's SQLite file.
-func (s *site) db() string { return filepath.Join(s.home.dir, "users.db") }
+func (s *site) db() string { return filepath.Join(s.home.Dir, "users.db") }
 
 func (s *site) passcode(email string) string {
 	s.t.Helper()
-	return testsmtp.PasscodeFrom(s.smtp.WaitFor(s.t, email, mailTimeout).Body)
+	return testsmtp.PasscodeFrom(s.smtp.WaitFor(s.t, email, gatewaytest.PasscodeTimeout).Body)
 }
 
-// upstream is the protected application: it records the headers of every request by path.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen map[string]http.Header
-}
-
-func startUpstream(t *testing.T) *upstream {
-	u := &upstream{seen: map[string]http.Header{}}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen[r.URL.Path] = r.Header.Clone()
-		u.mu.Unlock()
-		fmt.Fprintf(w, "upstream %s", r.URL.Path)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-// identity returns the identity headers the upstream received for path ("" if it never
-// received path).
-func (u *upstream) identity(path string) (id, email string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	h := u.seen[path]
+// identity returns the identity headers the upstream received for path.
+func (s *site) identity(path string) (id, email string) {
+	s.t.Helper()
+	h := s.upstream.Headers(s.t, path)
 	return h.Get("X-Auth-User-Id"), h.Get("X-Auth-Email")
 }
 
 // assertSignedIn checks that p is the upstream's answer for path, received as the user.
-func (s *site) assertSignedIn(p *page, path, userID, email string) {
+func (s *site) assertSignedIn(p *testbrowser.Page, path, userID, email string) {
 	s.t.Helper()
-	if p.status != http.StatusOK || p.url.Path != path || p.body != "upstream "+path {
-		s.t.Fatalf("%s: %d at %s, want the upstream's %s\n%s", path, p.status, p.url, path, p.body)
+	if p.Status != http.StatusOK || p.URL.Path != path || p.Body != "upstream "+path {
+		s.t.Fatalf("%s: %d at %s, want the upstream's %s\n%s", path, p.Status, p.URL, path, p.Body)
 	}
-	gotID, gotEmail := s.upstream.identity(path)
+	gotID, gotEmail := s.identity(path)
 	if gotEmail != email || gotID == "" || userID != "" && gotID != userID {
 		s.t.Fatalf("upstream got %s as user %q <%s>, want %q <%s>", path, gotID, gotEmail, userID, email)
 	}
+}
+
+// newBrowser is a browser without JavaScript on the site at url. It opens a connection per
+// request: the tests kill and restart the server under the browser, and a POST must not
+// meet a pooled connection to the dead process.
+func newBrowser(t *testing.T, url string) *testbrowser.T {
+	return testbrowser.NewT(t, url, testbrowser.Options{FreshConnections: true})
 }
 
 // passkeyCapabilities is what the passkey script reports on the preflight page of a browser
@@ -192,55 +178,53 @@ var passkeyCapabilities = map[string]string{
 
 // startWithPasskeys opens a flow page (login or register) as a browser with JavaScript and a
 // passkey authenticator: the preflight page's capabilities form is posted as the script does.
-func startWithPasskeys(t *testing.T, b *browser, path string) *page {
+func startWithPasskeys(t *testing.T, b *testbrowser.T, path string) *testbrowser.Page {
 	t.Helper()
-	pre := b.get(path)
-	if pre.status != http.StatusOK || pre.state != "preflight" {
-		t.Fatalf("GET %s: %d state %q, want the preflight page\n%s", path, pre.status, pre.state, pre.body)
+	pre := b.Get(path)
+	if pre.Status != http.StatusOK || pre.State != "preflight" {
+		t.Fatalf("GET %s: %d state %q, want the preflight page\n%s", path, pre.Status, pre.State, pre.Body)
 	}
-	return b.submitScripted(pre, "register_client_capabilities", passkeyCapabilities)
+	return b.SubmitScripted(pre, "register_client_capabilities", passkeyCapabilities)
 }
 
 // passkeyStep creates (data-kind create) or uses (get) a passkey as the script does on a page
 // with WebAuthn options, and posts the credential in the action's JSON field.
-func passkeyStep(t *testing.T, auth *softauthn.Authenticator, action string) step {
-	return step{action: action, scripted: true, values: func(p *page) map[string]string {
-		t.Helper()
-		if p.webauthnOptions == "" {
-			t.Fatalf("%s page (state %q) without WebAuthn options\n%s", action, p.state, p.body)
+func passkeyStep(auth *softauthn.Authenticator, action string) testbrowser.Step {
+	return testbrowser.Step{Action: action, Scripted: true, Values: func(p *testbrowser.Page) (map[string]string, error) {
+		if p.WebAuthnOptions == "" {
+			return nil, fmt.Errorf("%s page (state %q) without WebAuthn options\n%s", action, p.State, p.Body)
 		}
-		switch p.webauthnKind {
+		switch p.WebAuthnKind {
 		case "create":
-			cred, err := auth.Create([]byte(p.webauthnOptions))
+			cred, err := auth.Create([]byte(p.WebAuthnOptions))
 			if err != nil {
-				t.Fatalf("creating a passkey for %s: %v", p.webauthnOptions, err)
+				return nil, fmt.Errorf("creating a passkey for %s: %w", p.WebAuthnOptions, err)
 			}
-			return map[string]string{"public_key": string(cred)}
+			return map[string]string{"public_key": string(cred)}, nil
 		case "get":
-			assertion, err := auth.Get([]byte(p.webauthnOptions))
+			assertion, err := auth.Get([]byte(p.WebAuthnOptions))
 			if err != nil {
-				t.Fatalf("using a passkey for %s: %v", p.webauthnOptions, err)
+				return nil, fmt.Errorf("using a passkey for %s: %w", p.WebAuthnOptions, err)
 			}
-			return map[string]string{"assertion_response": string(assertion)}
+			return map[string]string{"assertion_response": string(assertion)}, nil
 		}
-		t.Fatalf("WebAuthn options of kind %q", p.webauthnKind)
-		return nil
+		return nil, fmt.Errorf("WebAuthn options of kind %q", p.WebAuthnKind)
 	}}
 }
 
 // passwordLogin signs in with e-mail and password as a browser without JavaScript, starting at
 // a protected path, and returns the upstream's page for it.
-func (s *site) passwordLogin(b *browser, path, email, password string) *page {
+func (s *site) passwordLogin(b *testbrowser.T, path, email, password string) *testbrowser.Page {
 	s.t.Helper()
-	p := b.get(path)
-	if p.status != http.StatusSeeOther {
-		s.t.Fatalf("GET %s without session: %d, want 303", path, p.status)
+	p := b.Get(path)
+	if p.Status != http.StatusSeeOther {
+		s.t.Fatalf("GET %s without session: %d, want 303", path, p.Status)
 	}
-	return b.completeFlow(b.follow(p), []step{
-		{action: "continue_with_login_identifier", values: fields("email", email)},
-		{action: "continue_to_password_login"},
-		{action: "password_login", values: fields("password", password)},
-		{action: "skip"},
+	return b.CompleteFlow(b.Follow(p), []testbrowser.Step{
+		{Action: "continue_with_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "continue_to_password_login"},
+		{Action: "password_login", Values: testbrowser.Fields("password", password)},
+		{Action: "skip"},
 	})
 }
 
@@ -256,29 +240,29 @@ func TestRestartKeepsUsersPasskeysAndSessions(t *testing.T) {
 	alice := newBrowser(t, s.url)
 	p := startWithPasskeys(t, alice, "/.hanko/register?rd="+url.QueryEscape("/app/registered"))
 	sawPasskeyPage := false
-	p = alice.completeFlow(p, []step{
-		{action: "register_login_identifier", values: fields("email", email)},
-		{action: "verify_passcode", values: func(*page) map[string]string { return map[string]string{"code": s.passcode(email)} }},
-		{action: "register_password", values: fields("new_password", password)},
-		{action: "webauthn_generate_creation_options", values: func(*page) map[string]string {
+	p = alice.CompleteFlow(p, []testbrowser.Step{
+		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "verify_passcode", Values: testbrowser.Later(func() map[string]string { return map[string]string{"code": s.passcode(email)} })},
+		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
+		{Action: "webauthn_generate_creation_options", Values: func(*testbrowser.Page) (map[string]string, error) {
 			sawPasskeyPage = true
-			return nil
+			return nil, nil
 		}},
-		passkeyStep(t, auth, "webauthn_verify_attestation_response"),
-		{action: "skip"}, // MFA is optional by default: no second factor now
+		passkeyStep(auth, "webauthn_verify_attestation_response"),
+		{Action: "skip"}, // MFA is optional by default: no second factor now
 	})
 	s.assertSignedIn(p, "/app/registered", "", email)
-	userID, _ := s.upstream.identity("/app/registered")
+	userID, _ := s.identity("/app/registered")
 	if !sawPasskeyPage || len(auth.Credentials()) != 1 {
 		t.Fatalf("registration did not create a passkey (onboarding page seen: %v, credentials: %d)", sawPasskeyPage, len(auth.Credentials()))
 	}
-	session := alice.cookie(cookieName, "/")
+	session := alice.Cookie(cookieName, "/")
 	if session == "" {
 		t.Fatal("no session cookie after registration")
 	}
 	registrationCode := s.passcodesSent()[0]
 
-	gw.stop()
+	gw.Stop()
 	// A clean shutdown closes the SQLite file: its write-ahead log is checkpointed and gone.
 	if _, err := os.Stat(s.db() + "-wal"); !os.IsNotExist(err) {
 		t.Errorf("after SIGTERM the SQLite write-ahead log is still there (DB not closed?): %v", err)
@@ -287,10 +271,10 @@ func TestRestartKeepsUsersPasskeysAndSessions(t *testing.T) {
 	gw = s.start()
 
 	t.Run("old session", func(t *testing.T) {
-		if c := alice.cookie(cookieName, "/"); c != session {
+		if c := alice.Cookie(cookieName, "/"); c != session {
 			t.Fatalf("the browser's session cookie changed")
 		}
-		s.assertSignedIn(alice.get("/app/after-restart"), "/app/after-restart", userID, email)
+		s.assertSignedIn(alice.Get("/app/after-restart"), "/app/after-restart", userID, email)
 		assertConfirmedByBackend(t, gw)
 	})
 
@@ -301,21 +285,21 @@ func TestRestartKeepsUsersPasskeysAndSessions(t *testing.T) {
 
 	t.Run("passkey login", func(t *testing.T) {
 		b := newBrowser(t, s.url)
-		p := b.get("/app/passkey")
-		if loc := p.header.Get("Location"); p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/.hanko/login") {
-			t.Fatalf("GET /app/passkey without session: %d %q", p.status, loc)
+		p := b.Get("/app/passkey")
+		if loc := p.Header.Get("Location"); p.Status != http.StatusSeeOther || !strings.HasPrefix(loc, "/.hanko/login") {
+			t.Fatalf("GET /app/passkey without session: %d %q", p.Status, loc)
 		}
-		loc, err := p.url.Parse(p.header.Get("Location"))
+		loc, err := p.URL.Parse(p.Header.Get("Location"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		p = startWithPasskeys(t, b, loc.RequestURI())
 		// login_init carries request options for passkey autofill: the user picks the passkey
 		// there, without typing the e-mail address.
-		if p.state != "login_init" || p.webauthnKind != "get" {
-			t.Fatalf("login page with passkeys: state %q, options kind %q\n%s", p.state, p.webauthnKind, p.body)
+		if p.State != "login_init" || p.WebAuthnKind != "get" {
+			t.Fatalf("login page with passkeys: state %q, options kind %q\n%s", p.State, p.WebAuthnKind, p.Body)
 		}
-		p = b.completeFlow(p, []step{passkeyStep(t, auth, "webauthn_verify_assertion_response")})
+		p = b.CompleteFlow(p, []testbrowser.Step{passkeyStep(auth, "webauthn_verify_assertion_response")})
 		s.assertSignedIn(p, "/app/passkey", userID, email)
 	})
 
@@ -324,7 +308,7 @@ func TestRestartKeepsUsersPasskeysAndSessions(t *testing.T) {
 		t.Errorf("%d mails sent, want only the registration's passcode", got)
 	}
 	// With SMTP configured, no secret reaches the log.
-	for _, g := range []*gateway{first, gw} {
+	for _, g := range []*gatewaytest.Process{first, gw} {
 		assertNotLogged(t, g, map[string]string{"password": password, "passcode": registrationCode, "session cookie": session})
 	}
 }
@@ -349,23 +333,23 @@ func TestKilledMidLogin(t *testing.T) {
 	const email, password = "kim@example.com", "killed password 1"
 
 	reg := newBrowser(t, s.url)
-	p := reg.completeFlow(reg.follow(reg.get("/.hanko/register?rd="+url.QueryEscape("/app/registered"))), []step{
-		{action: "register_login_identifier", values: fields("email", email)},
-		{action: "verify_passcode", values: func(*page) map[string]string { return map[string]string{"code": s.passcode(email)} }},
-		{action: "register_password", values: fields("new_password", password)},
-		{action: "skip"},
+	p := reg.CompleteFlow(reg.Follow(reg.Get("/.hanko/register?rd="+url.QueryEscape("/app/registered"))), []testbrowser.Step{
+		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "verify_passcode", Values: testbrowser.Later(func() map[string]string { return map[string]string{"code": s.passcode(email)} })},
+		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
+		{Action: "skip"},
 	})
 	s.assertSignedIn(p, "/app/registered", "", email)
-	userID, _ := s.upstream.identity("/app/registered")
+	userID, _ := s.identity("/app/registered")
 	// The generated keys are where the README says, so the next process finds them.
-	if _, err := os.Stat(filepath.Join(s.home.dataDir(), "hankogate", "cookie-keys.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(s.home.DataDir(), "hankogate", "cookie-keys.json")); err != nil {
 		t.Fatalf("generated cookie keys not in Caddy's storage: %v", err)
 	}
 
 	t.Run("registration killed after success", func(t *testing.T) {
-		gw.kill()
+		gw.Kill()
 		gw = s.start()
-		s.assertSignedIn(reg.get("/app/registered-again"), "/app/registered-again", userID, email)
+		s.assertSignedIn(reg.Get("/app/registered-again"), "/app/registered-again", userID, email)
 		assertConfirmedByBackend(t, gw)
 		p := s.passwordLogin(newBrowser(t, s.url), "/app/after-kill", email, password)
 		s.assertSignedIn(p, "/app/after-kill", userID, email)
@@ -374,48 +358,48 @@ func TestKilledMidLogin(t *testing.T) {
 	t.Run("registration killed before its password", func(t *testing.T) {
 		const other = "kai@example.com"
 		b := newBrowser(t, s.url)
-		p := b.follow(b.get("/.hanko/register?rd=" + url.QueryEscape("/app/second-user")))
-		p = b.submit(p, "register_login_identifier", map[string]string{"email": other})
-		p = b.submit(p, "verify_passcode", map[string]string{"code": s.passcode(other)})
-		if p.state != "password_creation" {
-			t.Fatalf("after the passcode: state %q\n%s", p.state, p.body)
+		p := b.Follow(b.Get("/.hanko/register?rd=" + url.QueryEscape("/app/second-user")))
+		p = b.Submit(p, "register_login_identifier", map[string]string{"email": other})
+		p = b.Submit(p, "verify_passcode", map[string]string{"code": s.passcode(other)})
+		if p.State != "password_creation" {
+			t.Fatalf("after the passcode: state %q\n%s", p.State, p.Body)
 		}
-		gw.kill()
+		gw.Kill()
 		gw = s.start()
-		p = b.completeFlow(b.submit(p, "register_password", map[string]string{"new_password": password}), []step{{action: "skip"}})
+		p = b.CompleteFlow(b.Submit(p, "register_password", map[string]string{"new_password": password}), []testbrowser.Step{{Action: "skip"}})
 		s.assertSignedIn(p, "/app/second-user", "", other)
-		if id, _ := s.upstream.identity("/app/second-user"); id == userID {
+		if id, _ := s.identity("/app/second-user"); id == userID {
 			t.Errorf("second registration signed in as the first user")
 		}
 	})
 
 	t.Run("passcode login killed after the mail", func(t *testing.T) {
 		b := newBrowser(t, s.url)
-		p := b.follow(b.get("/app/passcode"))
-		p = b.submit(p, "continue_with_login_identifier", map[string]string{"email": email})
-		p = b.submit(p, "continue_to_passcode_confirmation", nil)
-		if p.state != "passcode_confirmation" {
-			t.Fatalf("after asking for a passcode: state %q\n%s", p.state, p.body)
+		p := b.Follow(b.Get("/app/passcode"))
+		p = b.Submit(p, "continue_with_login_identifier", map[string]string{"email": email})
+		p = b.Submit(p, "continue_to_passcode_confirmation", nil)
+		if p.State != "passcode_confirmation" {
+			t.Fatalf("after asking for a passcode: state %q\n%s", p.State, p.Body)
 		}
 		code := s.passcode(email)
-		gw.kill()
+		gw.Kill()
 		gw = s.start()
 		// The page the user still has open: its form posts to the restarted process.
-		p = b.completeFlow(b.submit(p, "verify_passcode", map[string]string{"code": code}), []step{{action: "skip"}})
+		p = b.CompleteFlow(b.Submit(p, "verify_passcode", map[string]string{"code": code}), []testbrowser.Step{{Action: "skip"}})
 		s.assertSignedIn(p, "/app/passcode", userID, email)
 	})
 
 	t.Run("password login killed at the password page", func(t *testing.T) {
 		b := newBrowser(t, s.url)
-		p := b.follow(b.get("/app/password"))
-		p = b.submit(p, "continue_with_login_identifier", map[string]string{"email": email})
-		p = b.submit(p, "continue_to_password_login", nil)
-		if p.state != "login_password" {
-			t.Fatalf("after choosing the password: state %q\n%s", p.state, p.body)
+		p := b.Follow(b.Get("/app/password"))
+		p = b.Submit(p, "continue_with_login_identifier", map[string]string{"email": email})
+		p = b.Submit(p, "continue_to_password_login", nil)
+		if p.State != "login_password" {
+			t.Fatalf("after choosing the password: state %q\n%s", p.State, p.Body)
 		}
-		gw.kill()
+		gw.Kill()
 		gw = s.start()
-		p = b.completeFlow(b.submit(p, "password_login", map[string]string{"password": password}), []step{{action: "skip"}})
+		p = b.CompleteFlow(b.Submit(p, "password_login", map[string]string{"password": password}), []testbrowser.Step{{Action: "skip"}})
 		s.assertSignedIn(p, "/app/password", userID, email)
 	})
 }
