@@ -59,6 +59,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			origins <origins...>
 //			token header|cookie
 //			expose <path>
+//			key_rotation <duration>
 //		}
 //	}
 //
@@ -206,6 +207,8 @@ func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
 			e.Token, err = oneOf(d, "header", "cookie")
 		case "expose":
 			e.Expose, err = singleArg(d)
+		case "key_rotation":
+			e.KeyRotation, err = durationArg(d)
 		default:
 			return nil, d.Errf("unknown embedded option %q", option)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -39,6 +40,9 @@ type EmbeddedConfig struct {
 	// Expose additionally serves the embedded Flow API under this path, for other clients
 	// (hanko-elements, mobile apps).
 	Expose string `json:"expose,omitempty"`
+	// KeyRotation replaces the session signing key when it is this old (unset: never; at
+	// least 1h). Replaced keys stay in the JWKS until the tokens they signed have expired.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 }
 
 // SMTPConfig names the mail server passcodes go through. Username and Password accept
@@ -101,6 +105,11 @@ func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, prefix string) (flow
 		cfg.TokenDelivery = e.Token
 	default:
 		problem("token", "unknown value %q (want header or cookie)", e.Token)
+	}
+	if kr := time.Duration(e.KeyRotation); kr < 0 || (kr > 0 && kr < flowserver.MinKeyRotation) {
+		problem("key_rotation", "%v: want 0 (never) or at least %v", kr, flowserver.MinKeyRotation)
+	} else {
+		cfg.KeyRotation = kr
 	}
 	if e.Expose != "" {
 		expose := e.exposePath()

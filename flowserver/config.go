@@ -32,8 +32,16 @@ type Config struct {
 	TokenDelivery   string        // "header" (X-Auth-Token) or "cookie" (Set-Cookie hanko=...); default "header"
 	CookieName      string        // default "hanko"
 	SessionLifetime time.Duration // default 12h
-	Logger          *zap.Logger
-	Now             func() time.Time // tests; default time.Now
+	// KeyRotation is the age at which the signing key is replaced by a new one; 0 (the
+	// default) never rotates, otherwise at least MinKeyRotation (1h). Ages are checked at
+	// Open and hourly. Replaced keys stay in the JWKS, and tokens they signed stay valid,
+	// until those tokens have expired (SessionLifetime after the replacement, plus a
+	// margin of about an hour); then they are deleted. Processes sharing the database
+	// accept a rotated key at once, and sign with it from their next hourly check at the
+	// latest. See also Server.RotateSigningKey.
+	KeyRotation time.Duration
+	Logger      *zap.Logger
+	Now         func() time.Time // tests; default time.Now
 	// Mailer, when set, delivers passcode mails instead of SMTP or the development log
 	// (tests capture codes with it).
 	Mailer Mailer

@@ -25,7 +25,7 @@ func (s *Server) httpError(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "max-age=600")
-	s.writeJSON(w, http.StatusOK, map[string]any{"keys": publicJWKs(s.keys)})
+	s.writeJSON(w, http.StatusOK, map[string]any{"keys": publicJWKs(s.published())})
 }
 
 // validateResponse is the /sessions/validate answer.
@@ -138,10 +138,11 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
-// cleanupLoop deletes expired flows, passcodes and sessions periodically.
+// cleanupLoop deletes expired flows, passcodes and sessions and maintains the signing
+// keys periodically.
 func (s *Server) cleanupLoop(stop <-chan struct{}) {
 	defer close(s.cleanupDone)
-	t := time.NewTicker(time.Hour)
+	t := time.NewTicker(maintenanceInterval)
 	defer t.Stop()
 	for {
 		if err := s.store.Read().DeleteExpired(s.baseCtx, s.now()); err != nil {
@@ -151,6 +152,10 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		// Open did the first key check; each tick does the next.
+		if err := s.maintainKeys(s.baseCtx); err != nil {
+			s.log.Error("signing key maintenance", zap.Error(err))
 		}
 	}
 }

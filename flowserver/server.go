@@ -19,7 +19,7 @@ type Server struct {
 	cfg    Config
 	log    *zap.Logger
 	store  *store.Store
-	keys   []signingKey // newest first; keys[0] signs
+	keys   keyRing
 	mailer Mailer
 	flows  map[string]*flowDef
 	locks  flowLocks
@@ -36,6 +36,10 @@ type Server struct {
 	cleanupDone chan struct{}
 }
 
+// maintenanceInterval is how often the background loop deletes expired rows and checks
+// the signing keys (rotation, retirement, keys rotated by other processes).
+const maintenanceInterval = time.Hour
+
 // rateLimitKeys bounds the memory of each rate limiter.
 const rateLimitKeys = 100_000
 
@@ -50,17 +54,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := loadKeys(ctx, st, cfg.Now())
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("flowserver: signing keys: %w", err)
-	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, store: st, keys: keys,
+		cfg: cfg, log: cfg.Logger, store: st,
 		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
 		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
 		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
 		cleanupDone:   make(chan struct{}),
+	}
+	if err := s.maintainKeys(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("flowserver: signing keys: %w", err)
 	}
 	switch {
 	case cfg.Mailer != nil:
@@ -113,6 +116,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = def.SessionLifetime
+	}
+	if cfg.KeyRotation != 0 && cfg.KeyRotation < MinKeyRotation {
+		return cfg, fmt.Errorf("flowserver: KeyRotation %v is below the minimum of %v (0 turns rotation off)", cfg.KeyRotation, MinKeyRotation)
 	}
 	if cfg.SMTP != nil {
 		switch cfg.SMTP.TLS {

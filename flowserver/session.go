@@ -76,7 +76,7 @@ func (c *Ctx) issueSession(userID string, email *emailClaim, amr []string) (*ses
 	if len(amr) > 0 {
 		claims["amr"] = amr
 	}
-	key := s.keys[0]
+	key := s.signing()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = key.kid
 	if si.token, err = tok.SignedString(key.key); err != nil {
@@ -126,12 +126,7 @@ func (s *Server) validateToken(ctx context.Context, token string) (*sessionInfo,
 	now := s.now()
 	parsed, err := jwt.Parse(token, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		for _, k := range s.keys {
-			if k.kid == kid {
-				return &k.key.PublicKey, nil
-			}
-		}
-		return nil, errors.New("unknown kid")
+		return s.verificationKey(ctx, kid)
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithAudience(s.cfg.RPID),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {

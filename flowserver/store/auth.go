@@ -129,3 +129,17 @@ func (q Q) AddSigningKey(ctx context.Context, k SigningKey) error {
 	return q.exec(ctx, "add signing key", `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
 		k.KID, k.PrivateKey, micro(k.CreatedAt))
 }
+
+// DeleteSigningKey removes a key; it reports whether one was removed.
+func (q Q) DeleteSigningKey(ctx context.Context, kid string) (bool, error) {
+	return q.affected(ctx, "delete signing key", `DELETE FROM signing_keys WHERE kid = ?`, kid)
+}
+
+// HasSigningKey reports whether the key exists.
+func (q Q) HasSigningKey(ctx context.Context, kid string) (bool, error) {
+	var n int
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM signing_keys WHERE kid = ?`, kid).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: look up signing key: %w", err)
+	}
+	return n > 0, nil
+}
