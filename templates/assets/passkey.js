@@ -5,7 +5,9 @@
  * without JavaScript) every page still works; only passkeys are unavailable.
  *
  * The page tells the script what to do:
- *   <main data-state="STATE">                  the Flow API state shown
+ *   <main data-state="STATE">                  the Flow API state shown; on "preflight" the
+ *                                               register_client_capabilities form is filled
+ *                                               with the browser's capabilities and posted
  *   <div id="webauthn-options" data-kind="get|create" data-options="JSON">
  *                                               request_options / creation_options
  *   <form data-action="ACTION" data-needs-js hidden>
@@ -274,7 +276,7 @@
     }
     p.then(function (cred) {
       if (!cred) {
-        throw { name: "NotAllowedError" };
+        throw new DOMException("No credential was returned.", "NotAllowedError");
       }
       post(form, opts.kind === "create" ? "public_key" : "assertion_response", cred);
     }).catch(function (err) {
