@@ -30,7 +30,7 @@ const callbackPath = "/callback"
 // sameSiteParam marks the callback's same-site second visit (SameSite=Strict cookies).
 const sameSiteParam = "same"
 
-// maxProviderText bounds the provider's error text shown on the page.
+// maxProviderText bounds the provider's error text written to the log.
 const maxProviderText = 200
 
 // newCodeVerifier returns a fresh PKCE verifier: 64 characters of [A-Za-z0-9-_] (RFC 7636
@@ -103,8 +103,9 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 		g.keepDeviceToken(w, res)
 		g.outcome(w, r, c, st, bearer, res, flowState{})
 	case failure != "":
-		alert := providerErrorText(failure, q.Get("error_description"))
-		g.log.Info("third-party sign-in failed at the provider", zap.String("flow", st.Flow), zap.String("error", clipText(failure, 64)))
+		alert := providerErrorText(failure)
+		g.log.Info("third-party sign-in failed at the provider", zap.String("flow", st.Flow),
+			zap.String("error", clipText(failure, 64)), zap.String("description", clipText(q.Get("error_description"), maxProviderText)))
 		back := st.Resp.Actions["back"]
 		if back == nil {
 			g.startFlow(w, r, c, st.Flow, bearer, st.Return, alert, false)
@@ -142,16 +143,24 @@ func (g *Gateway) restartPage(w http.ResponseWriter, r *http.Request, status int
 	g.render(w, r, status, p)
 }
 
-// providerErrorText is the page's message for ?error=code&error_description=text.
-func providerErrorText(code, description string) string {
-	msg := "Signing in with the provider did not work."
-	if code == "access_denied" {
-		msg = "Signing in with the provider was cancelled."
+// providerErrors are the page's messages for the error codes Hanko's callback reports. The
+// provider's error_description is only logged: anyone can put text into a callback link, and
+// the gateway must not show it as its own words.
+var providerErrors = map[string]string{
+	"access_denied":     "Signing in with the provider was cancelled.",
+	"user_conflict":     "An account with this e-mail address already exists. Sign in with it first, then connect the provider on the account page.",
+	"multiple_accounts": "The provider's account matches several accounts here. Please sign in another way.",
+	"unverified_email":  "The provider has not verified your e-mail address.",
+	"email_maxnum":      "Your account has reached its limit of e-mail addresses.",
+	"signup_disabled":   "New accounts cannot be created here.",
+}
+
+// providerErrorText is the page's message for ?error=code.
+func providerErrorText(code string) string {
+	if msg, ok := providerErrors[code]; ok {
+		return msg
 	}
-	if d := strings.TrimSpace(clipText(description, maxProviderText)); d != "" {
-		msg += " The provider said: " + d
-	}
-	return msg
+	return "Signing in with the provider did not work. Please try again or sign in another way."
 }
 
 // clipText shortens s to at most n bytes without splitting a UTF-8 sequence, and drops
