@@ -7,17 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/internal/fakehanko"
 	"github.com/hankogate/hankogate/internal/testbrowser"
 )
 
-// startThirdParty runs a gateway in front of the third-party test backend.
-func startThirdParty(t *testing.T, opts gatewayOptions) (*thirdPartyHanko, *gateway) {
-	hanko := startThirdPartyHanko(t)
+// startThirdParty runs a gateway in front of the third-party test backend, which serves
+// the login flow only.
+func startThirdParty(t *testing.T, opts gatewayOptions) (*fakehanko.Server, *gateway) {
+	hanko := fakehanko.Start(t, fakehanko.Options{Flows: []string{flowapi.FlowLogin}})
 	opts.API = hanko.URL()
 	gw := startGateway(t, opts)
-	hanko.mu.Lock()
-	hanko.allowedRedirect = gw.URL + "/.hanko/callback"
-	hanko.mu.Unlock()
+	hanko.AllowRedirect(gw.URL + "/.hanko/callback")
 	return hanko, gw
 }
 
@@ -36,8 +37,8 @@ func TestThirdPartySignIn(t *testing.T) {
 		t.Fatalf("protected page: state %q, want login_init:\n%s", login.State, login.Body)
 	}
 	f, ok := login.Forms["thirdparty_oauth"]
-	if !ok || f.Values.Get("provider") != fakeProvider {
-		t.Fatalf("login page has no %s provider button (form %v):\n%s", fakeProvider, f.Values, login.Body)
+	if !ok || f.Values.Get("provider") != fakehanko.Provider {
+		t.Fatalf("login page has no %s provider button (form %v):\n%s", fakehanko.Provider, f.Values, login.Body)
 	}
 	if !strings.Contains(login.Body, "GitHub") {
 		t.Error("provider button does not show the provider's name")
@@ -52,11 +53,11 @@ func TestThirdPartySignIn(t *testing.T) {
 	if !isUpstream(done) || done.URL.Path != "/dashboard" || done.URL.RawQuery != "tab=2" {
 		t.Fatalf("after the provider: %s (status %d), want the upstream /dashboard?tab=2\n%s", done.URL, done.Status, done.Body)
 	}
-	if !strings.Contains(done.Body, `data-header="X-Auth-User-Id">11111111-2222-4333-8444-555555555555<`) ||
-		!strings.Contains(done.Body, `data-header="X-Auth-Email">octo@example.com<`) {
+	if !strings.Contains(done.Body, `data-header="X-Auth-User-Id">`+fakehanko.UserID+`<`) ||
+		!strings.Contains(done.Body, `data-header="X-Auth-Email">`+fakehanko.Email+`<`) {
 		t.Errorf("upstream did not get the identity headers:\n%s", done.Body)
 	}
-	seen := hanko.browserURLs()
+	seen := hanko.BrowserURLs()
 	if !slices.ContainsFunc(seen, func(u string) bool { return strings.HasPrefix(u, "/provider/authorize?") }) {
 		t.Errorf("the browser never visited the provider: %v", seen)
 	}
@@ -65,12 +66,12 @@ func TestThirdPartySignIn(t *testing.T) {
 			t.Errorf("the PKCE verifier travelled through the browser: %s", u)
 		}
 	}
-	if got := hanko.actions(); !slices.Contains(got, "thirdparty/exchange_token") {
+	if got := hanko.Actions(); !slices.Contains(got, "login/thirdparty/exchange_token") {
 		t.Errorf("backend actions %v: no exchange_token", got)
 	}
 	// The one-time token is spent: replaying the callback in another browser must neither
 	// sign in nor fail with a server error.
-	tokens := hanko.issuedTokens()
+	tokens := hanko.IssuedTokens()
 	if len(tokens) != 1 {
 		t.Fatalf("backend issued %d one-time tokens, want 1", len(tokens))
 	}
@@ -84,9 +85,7 @@ func TestThirdPartySignIn(t *testing.T) {
 // a usable login page.
 func TestThirdPartyDenied(t *testing.T) {
 	hanko, gw := startThirdParty(t, gatewayOptions{})
-	hanko.mu.Lock()
-	hanko.deny = true
-	hanko.mu.Unlock()
+	hanko.Deny("access_denied", "The user denied the request")
 	b := testbrowser.NewT(t, gw.URL, testbrowser.Options{})
 	login := b.Follow(b.Get("/.hanko/login"))
 	back := b.Submit(login, "thirdparty_oauth", nil)
@@ -96,7 +95,7 @@ func TestThirdPartyDenied(t *testing.T) {
 	if !strings.Contains(strings.ToLower(back.Alert), "cancel") {
 		t.Errorf("error message after the refused consent: %q", back.Alert)
 	}
-	if got := hanko.actions(); !slices.Contains(got, "thirdparty/back") {
+	if got := hanko.Actions(); !slices.Contains(got, "login/thirdparty/back") {
 		t.Errorf("backend actions %v: the gateway did not run back", got)
 	}
 	if _, ok := back.Forms["continue_with_login_identifier"]; !ok {
@@ -132,10 +131,10 @@ func TestThirdPartyInBrowser(t *testing.T) {
 			if got := b.text("#path"); got != "/dashboard?tab=2" {
 				t.Errorf("landed on %q, want the page first asked for", got)
 			}
-			if got := b.upstreamHeader(headerEmail); got != "octo@example.com" {
+			if got := b.upstreamHeader(headerEmail); got != fakehanko.Email {
 				t.Errorf("upstream %s = %q", headerEmail, got)
 			}
-			if got := hanko.actions(); !slices.Contains(got, "thirdparty/exchange_token") {
+			if got := hanko.Actions(); !slices.Contains(got, "login/thirdparty/exchange_token") {
 				t.Errorf("backend actions %v: no exchange_token", got)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hankogate/hankogate/internal/fakehanko"
 	"github.com/hankogate/hankogate/internal/fixtures"
 )
 
@@ -152,17 +153,17 @@ func TestProfilePasskeyTranscript(t *testing.T) {
 // "expired" notice: answered by the script (the new preflight page is shown again) or by
 // the gateway for a browser without JavaScript.
 func TestStalePreflight(t *testing.T) {
-	f := startFakeHanko(t)
-	h := newHarness(t, f.srv.Config.Handler, nil)
+	f := fakehanko.Start(t, fakehanko.Options{})
+	h := newHarness(t, f.Handler(), nil)
 	pre := h.getRaw("/.hanko/login")
 	form := h.form(pre, capabilitiesAction)
 	form.fields.Set("webauthn_available", "true")
-	f.expireNext = true
+	f.ExpireNext()
 	again := h.doRaw(h.postRequest(form.path, form.fields))
 	if again.status != http.StatusOK || !strings.Contains(again.body, `data-state="preflight"`) || strings.Contains(again.body, "expired") {
 		t.Fatalf("script-answered stale preflight: %d\n%s", again.status, again.body)
 	}
-	f.expireNext = true
+	f.ExpireNext()
 	p := h.get("/.hanko/login?nojs=1")
 	if !strings.Contains(p.body, `data-state="login_init"`) || strings.Contains(p.body, "expired") {
 		t.Fatalf("gateway-answered stale preflight:\n%s", p.body)

@@ -2,18 +2,57 @@ package flowproxy
 
 import (
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hankogate/hankogate/internal/fakehanko"
 )
 
 // thirdPartyHarness is a gateway in front of the fake Hanko, whose allowed redirect URL is
 // the gateway's callback.
-func thirdPartyHarness(t *testing.T) (*harness, *fakeHanko) {
-	f := startFakeHanko(t)
-	h := newHarness(t, f.srv.Config.Handler, nil)
-	f.allowedRedirect = h.site.URL + "/.hanko/callback"
+func thirdPartyHarness(t *testing.T) (*harness, *fakehanko.Server) {
+	f := fakehanko.Start(t, fakehanko.Options{})
+	h := newHarness(t, f.Handler(), nil)
+	f.AllowRedirect(h.site.URL + "/.hanko/callback")
 	return h, f
+}
+
+// refresh finds a page's immediate <meta> refresh (not the preflight page's <noscript> one).
+var refresh = regexp.MustCompile(`\n<meta http-equiv="refresh" content="0;url=([^"]+)">`)
+
+// browse requests u and follows redirects and immediate refreshes, like a browser, across
+// the gateway's site and the fake's provider and callback. It returns the final page and
+// every URL requested.
+func (h *harness) browse(req *http.Request) (page, []string) {
+	h.t.Helper()
+	var visited []string
+	for range 12 {
+		visited = append(visited, req.URL.String())
+		p := h.do(req)
+		next := p.header.Get("Location")
+		if m := refresh.FindStringSubmatch(p.body); next == "" && m != nil {
+			next = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+		if next == "" {
+			return p, visited
+		}
+		u, err := req.URL.Parse(next)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		req, _ = http.NewRequest(http.MethodGet, u.String(), nil)
+		req.Header.Set("Accept", browserAccept)
+	}
+	h.t.Fatalf("too many redirects: %v", visited)
+	return page{}, nil
+}
+
+// submitFollow posts form f of page path and follows the answer like browse.
+func (h *harness) submitFollow(f htmlForm) (page, []string) {
+	h.t.Helper()
+	return h.browse(h.postRequest(f.path, f.fields))
 }
 
 // A provider button per allowed value; the gateway supplies redirect_to and a PKCE verifier
@@ -33,7 +72,7 @@ func TestThirdPartySignIn(t *testing.T) {
 			}
 			p := h.get(c.start)
 			form := h.form(p, c.action)
-			if form.fields.Get("provider") != "github" || !strings.Contains(p.body, "GitHub") {
+			if form.fields.Get("provider") != fakehanko.Provider || !strings.Contains(p.body, "GitHub") {
 				t.Fatalf("no GitHub button: %v\n%s", form.fields, p.body)
 			}
 			if form.fields.Has("redirect_to") || form.fields.Has("code_verifier") {
@@ -46,7 +85,7 @@ func TestThirdPartySignIn(t *testing.T) {
 					t.Fatalf("after linking: %s (%d)\n%s", last, done.status, done.body)
 				}
 			} else if seen := h.seen(done); seen.Path != strings.Split(c.final, "?")[0] ||
-				http.Header(seen.Header).Get("X-Auth-Email") != "octo@example.com" {
+				http.Header(seen.Header).Get("X-Auth-Email") != fakehanko.Email {
 				t.Fatalf("landed on %s with %v; visited %v", seen.Path, seen.Header, visited)
 			}
 			if !slices.ContainsFunc(visited, func(u string) bool { return strings.Contains(u, "/provider/authorize?") }) ||
@@ -58,7 +97,7 @@ func TestThirdPartySignIn(t *testing.T) {
 					t.Errorf("the verifier travelled through the browser: %s", u)
 				}
 			}
-			if got := f.actions(); !slices.Contains(got, c.flow+"/thirdparty/exchange_token") {
+			if got := f.Actions(); !slices.Contains(got, c.flow+"/thirdparty/exchange_token") {
 				t.Errorf("backend actions %v", got)
 			}
 			// The token is spent and the state gone: a replay gets a clear 400 page.
@@ -80,7 +119,7 @@ func TestThirdPartySignIn(t *testing.T) {
 // the provider's free text (anyone can write it into a link) is logged, never shown.
 func TestThirdPartyDenied(t *testing.T) {
 	h, f := thirdPartyHarness(t)
-	f.deny = true
+	f.Deny("access_denied", "The user <b>denied</b> the request")
 	form := h.form(h.get("/.hanko/login"), "thirdparty_oauth")
 	p, visited := h.submitFollow(form)
 	if !strings.Contains(p.body, `data-state="login_init"`) || !strings.Contains(p.body, "was cancelled") {
@@ -92,8 +131,8 @@ func TestThirdPartyDenied(t *testing.T) {
 	if !h.logged("denied") {
 		t.Error("the provider's error_description was not logged")
 	}
-	if !slices.Contains(f.actions(), "login/thirdparty/back") {
-		t.Errorf("no back: %v", f.actions())
+	if !slices.Contains(f.Actions(), "login/thirdparty/back") {
+		t.Errorf("no back: %v", f.Actions())
 	}
 	h.form(p, "continue_with_login_identifier")
 	// Shown once: a reload shows the plain login page.
@@ -115,8 +154,8 @@ func TestThirdPartyCallbackEdges(t *testing.T) {
 	if p := h.do(req); p.status != http.StatusMethodNotAllowed {
 		t.Errorf("HEAD: %d", p.status)
 	}
-	if len(f.actions()) != 1 { // the preflight answer only
-		t.Errorf("backend actions %v", f.actions())
+	if len(f.Actions()) != 1 { // the preflight answer only
+		t.Errorf("backend actions %v", f.Actions())
 	}
 }
 
@@ -131,7 +170,7 @@ func TestThirdPartyPage(t *testing.T) {
 		t.Fatalf("thirdparty_oauth: %d %q", p.status, p.header.Get("Location"))
 	}
 	first := h.get("/.hanko/login")
-	if !refresh.MatchString(first.body) || !strings.Contains(first.body, f.srv.URL+"/provider/authorize?") {
+	if !refresh.MatchString(first.body) || !strings.Contains(first.body, f.URL()+"/provider/authorize?") {
 		t.Fatalf("no refresh to the provider:\n%s", first.body)
 	}
 	for _, tag := range forms(t, first.body) {
@@ -155,7 +194,7 @@ func TestThirdPartyPage(t *testing.T) {
 // and no redirect; the stored state's back button still works.
 func TestThirdPartyUnusableRedirect(t *testing.T) {
 	h, f := thirdPartyHarness(t)
-	f.badRedirect = true
+	f.BreakRedirect()
 	form := h.form(h.get("/.hanko/login"), "thirdparty_oauth")
 	p := h.post(form.path, form.fields)
 	if p.status != http.StatusBadGateway || strings.Contains(p.body, "javascript:") || p.header.Get("Location") != "" {
@@ -175,8 +214,8 @@ func TestThirdPartyUnusableRedirect(t *testing.T) {
 // With SameSite=Strict cookies the callback first bounces to itself by a same-site refresh
 // (the provider's cross-site redirect carries no Strict cookies), once.
 func TestThirdPartyCallbackStrictCookies(t *testing.T) {
-	f := startFakeHanko(t)
-	h := newHarness(t, f.srv.Config.Handler, func(c *Config) { c.Cookie.SameSite = http.SameSiteStrictMode })
+	f := fakehanko.Start(t, fakehanko.Options{})
+	h := newHarness(t, f.Handler(), func(c *Config) { c.Cookie.SameSite = http.SameSiteStrictMode })
 	p := h.get("/.hanko/callback?hanko_token=t")
 	m := refresh.FindStringSubmatch(p.body)
 	if p.status != http.StatusOK || m == nil || strings.ReplaceAll(m[1], "&amp;", "&") != "/.hanko/callback?hanko_token=t&same=1" {
