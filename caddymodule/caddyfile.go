@@ -50,7 +50,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //				tls none|starttls|tls
 //			}
 //			signup on|off
-//			password on|off
+//			password on|off|optional
 //			passcode on|off
 //			passkey on|off
 //			allow_deletion on|off
@@ -190,7 +190,7 @@ func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
 		case "signup":
 			e.Signup, err = onOff(d)
 		case "password":
-			e.Password, err = onOff(d)
+			e.Password, e.PasswordOptional, err = passwordArg(d)
 		case "passcode":
 			e.Passcode, err = onOff(d)
 		case "passkey":
@@ -309,6 +309,19 @@ func onOff(d *caddyfile.Dispenser) (*bool, error) {
 	}
 	b := v == "on"
 	return &b, nil
+}
+
+// passwordArg reads on|off|optional: optional is on with password.optional.
+func passwordArg(d *caddyfile.Dispenser) (enabled, optional *bool, err error) {
+	v, err := oneOf(d, "on", "off", "optional")
+	if err != nil {
+		return nil, nil, err
+	}
+	on := v != "off"
+	if v == "optional" {
+		optional = &on
+	}
+	return &on, optional, nil
 }
 
 func oneOf(d *caddyfile.Dispenser, allowed ...string) (string, error) {

@@ -25,8 +25,12 @@ type EmbeddedConfig struct {
 	SMTP     *SMTPConfig `json:"smtp,omitempty"`
 	Signup   *bool       `json:"signup,omitempty"`
 	Password *bool       `json:"password,omitempty"`
-	Passcode *bool       `json:"passcode,omitempty"`
-	Passkey  *bool       `json:"passkey,omitempty"`
+	// PasswordOptional lets users go without a password (password.optional, default off):
+	// registration offers to skip it when another login remains, and the account page
+	// offers to delete it. Needs passwords on.
+	PasswordOptional *bool `json:"password_optional,omitempty"`
+	Passcode         *bool `json:"passcode,omitempty"`
+	Passkey          *bool `json:"passkey,omitempty"`
 	// AllowDeletion lets users delete their own account on the account page (default on).
 	AllowDeletion *bool `json:"allow_deletion,omitempty"`
 	// MFA is off, optional or required.
@@ -80,6 +84,10 @@ func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, prefix string) (flow
 	}
 	setIf(&cfg.Signup, e.Signup)
 	setIf(&cfg.Password, e.Password)
+	setIf(&cfg.PasswordOptional, e.PasswordOptional)
+	if cfg.PasswordOptional && !cfg.Password {
+		problem("password_optional", "needs passwords on")
+	}
 	setIf(&cfg.Passcode, e.Passcode)
 	setIf(&cfg.Passkey, e.Passkey)
 	setIf(&cfg.AllowDeletion, e.AllowDeletion)

@@ -20,8 +20,13 @@ type Config struct {
 	ServiceName string   // mail sender name / TOTP issuer (default "hankogate")
 	Signup      bool     // account.allow_signup
 	Password    bool     // password.enabled
-	Passcode    bool     // email.use_for_authentication (passcode login)
-	Passkey     bool     // passkey.enabled
+	// PasswordOptional is password.optional (Hanko's default false): registration may skip
+	// password_creation when the user can still log in another way (passcodes, or a passkey
+	// still to be created), and the profile offers password_delete while another login
+	// method remains.
+	PasswordOptional bool
+	Passcode         bool // email.use_for_authentication (passcode login)
+	Passkey          bool // passkey.enabled
 	// AllowDeletion is account.allow_deletion: the profile offers account_delete. Hanko's
 	// default is false; DefaultConfig deliberately sets true, because users of the embedded
 	// backend expect to delete their own account from the gateway's account page (there is

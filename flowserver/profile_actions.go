@@ -168,6 +168,23 @@ func hasPassword(c *Ctx) bool {
 	return err == nil
 }
 
+// otherLoginThanPassword reports whether the session user could still log in without a
+// password: by passcode to a verified primary address, or with a passkey.
+func (s *Server) otherLoginThanPassword(c *Ctx) bool {
+	pd := profileOf(c)
+	if s.cfg.Passkey && len(pd.Passkeys) > 0 {
+		return true
+	}
+	if s.cfg.Passcode {
+		for _, e := range pd.Emails {
+			if e.IsPrimary && e.IsVerified {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // confirmEmail sends a passcode to an address and comes back to profile_init, where the
 // address is added or marked verified.
 func (s *Server) confirmEmail(c *Ctx, pe pendingEmail, template string) error {

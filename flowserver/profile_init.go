@@ -132,6 +132,13 @@ func (s *Server) registerProfileInit(r *registry) {
 		run:   setProfilePassword,
 	})
 	p(&actionDef{
+		name: "password_delete", description: "Delete a password.",
+		shown: func(c *Ctx) bool {
+			return s.cfg.Password && s.cfg.PasswordOptional && hasPassword(c) && s.otherLoginThanPassword(c)
+		},
+		run: func(c *Ctx) error { return c.Q().DeletePassword(c.Context(), c.Data().UserID) },
+	})
+	p(&actionDef{
 		name: "password_update", description: "Update an existing password.", inputs: passwordInput,
 		shown: func(c *Ctx) bool { return s.cfg.Password && hasPassword(c) },
 		run:   setProfilePassword,
