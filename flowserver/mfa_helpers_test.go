@@ -104,14 +104,7 @@ func get(t *testing.T, a *softauthn.Authenticator, r *result) json.RawMessage {
 // registerToChooser runs a registration with WebAuthn up to mfa_method_chooser.
 func (e *env) registerToChooser(email string, webauthn bool) *result {
 	e.t.Helper()
-	var r *result
-	if webauthn {
-		r = e.preflightWebAuthn(flowapi.FlowRegistration, false, nil)
-	} else {
-		r = e.preflight(flowapi.FlowRegistration)
-	}
-	r = e.act(r, "register_login_identifier", map[string]any{"email": email})
-	r = e.act(r, "verify_passcode", map[string]any{"code": e.mail.last(e.t, email).Code})
+	r := e.registerToPasswordCreation(email, webauthn)
 	r = e.act(r, "register_password", map[string]any{"new_password": testPassword})
 	e.expect(r, 200, "mfa_method_chooser")
 	return r
