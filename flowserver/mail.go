@@ -105,6 +105,8 @@ func (s smtpMailer) Send(ctx context.Context, m Mail) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	// Shutdown cancels ctx: a stalled server must not hold it up for the whole timeout.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	c, err := smtp.NewClient(conn, s.cfg.Host)
 	if err != nil {
 		conn.Close()

@@ -18,10 +18,10 @@ const (
 	flowsPerIP = 60
 	// mailsPerIP is the number of passcode mails a client IP may cause per minute, to any
 	// addresses.
-	mailsPerIP = 10
+	mailsPerIP = 20
 	// flowWrongCodes is the number of wrong passcodes and TOTP codes one flow accepts;
 	// after that it only answers passcode_max_attempts_reached.
-	flowWrongCodes = 10
+	flowWrongCodes = 5
 )
 
 // Durable caps per address or user, whatever IPs and flows the attempts come from. They

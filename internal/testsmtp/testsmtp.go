@@ -44,6 +44,34 @@ type Server struct {
 	msgs     []Message
 	consumed map[string]int // per recipient: how many messages WaitFor returned
 	arrived  chan struct{}  // closed and replaced on every message
+	held     chan struct{}  // non-nil: messages wait in DATA until it is closed
+	failing  bool           // messages are refused with a temporary error
+}
+
+// Hold makes the server stall every message in DATA (a slow mail server) until Release.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// Release lets held messages (and later ones) through.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// Fail makes the server refuse messages with a temporary error (451) while on.
+func (s *Server) Fail(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = on
 }
 
 // Start listens on 127.0.0.1:0 and stops the server when the test ends.
@@ -63,6 +91,7 @@ func Start(t testing.TB) *Server {
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Serve(ln) }()
 	t.Cleanup(func() {
+		s.Release()
 		if err := s.srv.Close(); err != nil {
 			t.Errorf("testsmtp: close: %v", err)
 		}
@@ -88,6 +117,15 @@ func (s *Server) Messages() []Message {
 // timeout; it fails the test when none arrives in time.
 func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message {
 	t.Helper()
+	m, err := s.Wait(to, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Wait is WaitFor reporting a timeout as an error, for use off the test's goroutine.
+func (s *Server) Wait(to string, timeout time.Duration) (Message, error) {
 	key := strings.ToLower(to)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -101,7 +139,7 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message
 			if seen == s.consumed[key] {
 				s.consumed[key]++
 				s.mu.Unlock()
-				return m
+				return m, nil
 			}
 			seen++
 		}
@@ -110,8 +148,7 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message
 		select {
 		case <-arrived:
 		case <-deadline.C:
-			t.Fatalf("testsmtp: no new message to %s within %v (have %d in all)", to, timeout, len(s.Messages()))
-			return Message{}
+			return Message{}, fmt.Errorf("testsmtp: no new message to %s within %v (have %d in all)", to, timeout, len(s.Messages()))
 		}
 	}
 }
@@ -168,6 +205,15 @@ func (s *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("read message: %w", err)
+	}
+	s.srv.mu.Lock()
+	held, failing := s.srv.held, s.srv.failing
+	s.srv.mu.Unlock()
+	if held != nil {
+		<-held
+	}
+	if failing {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	m := Message{From: s.from, To: s.to, Raw: raw, Username: s.username}
 	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
