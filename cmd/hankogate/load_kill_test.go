@@ -202,7 +202,7 @@ func TestKilledDuringSignUps(t *testing.T) {
 	gw.Kill()
 	close(stop)
 	wg.Wait()
-	gw = s.start()
+	s.start()
 
 	mu.Lock()
 	defer mu.Unlock()
