@@ -177,7 +177,10 @@ func (e *EmbeddedConfig) exposePath() string {
 // closes when the old config is cleaned up.
 var embeddedServers = caddy.NewUsagePool()
 
-type pooledServer struct{ *flowserver.Server }
+type pooledServer struct {
+	*flowserver.Server
+	db string
+}
 
 func (p pooledServer) Destruct() error { return p.Close() }
 
@@ -201,7 +204,7 @@ func openEmbedded(ctx context.Context, cfg flowserver.Config, expose string) (*e
 		if err != nil {
 			return nil, fmt.Errorf("hanko: opening embedded backend (db %s): %w", cfg.DBPath, err)
 		}
-		return pooledServer{s}, nil
+		return pooledServer{Server: s, db: cfg.DBPath}, nil
 	})
 	if err != nil {
 		return nil, err
