@@ -38,6 +38,8 @@ type Mail struct {
 
 // Mailer delivers passcode mails. The server uses SMTP when Config.SMTP is set and a
 // development logger otherwise; Config.Mailer overrides both (tests capture codes with it).
+// Send is called by the outbox's senders after the step committed, from several goroutines
+// at once; an error makes the outbox try again later.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
 }
