@@ -120,8 +120,11 @@ func (s *Server) sendOne() bool {
 	if !claimed {
 		return true // another sender took it; look again
 	}
-	sendErr := s.mailer.Send(ctx, Mail{To: m.To, Subject: m.Subject, Body: m.Body, Template: m.Template,
-		Code: m.Code, Language: m.Language})
+	sendErr := errMailExpired
+	if now.Before(m.ExpiresAt) {
+		sendErr = s.mailer.Send(ctx, Mail{To: m.To, Subject: m.Subject, Body: m.Body, Template: m.Template,
+			Code: m.Code, Language: m.Language})
+	}
 	// The outcome is recorded even while shutting down, so a sent mail is not sent twice.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -151,6 +154,9 @@ func (s *Server) sendOne() bool {
 	}
 	return true
 }
+
+// errMailExpired stands for the attempt not made because the mail's passcode had expired.
+var errMailExpired = errors.New("passcode expired before the mail could be sent")
 
 // mailBackoff is the wait after the given number of earlier failed attempts.
 func mailBackoff(failed int) time.Duration {
