@@ -167,3 +167,31 @@ func TestTOTPGuessesCappedPerUser(t *testing.T) {
 	r = e.actWith(r, "otp_code_validate", map[string]any{"otp_code": code}, from("198.51.100.7"))
 	e.expect(r, 200, "device_trust")
 }
+
+// TestChecksLimitedPerIP: one client IP cannot make the server hash without bound by
+// spreading its guesses over many addresses.
+func TestChecksLimitedPerIP(t *testing.T) {
+	e := newEnv(t, nil)
+	const ip = "198.51.100.1"
+	checks := 0
+	for i := 0; checks < checksPerIP; i++ {
+		r := e.do(http.MethodPost, "/registration", "", nil, from(ip))
+		r = e.actWith(r, "register_client_capabilities", map[string]any{"webauthn_available": false}, from(ip))
+		email := fmt.Sprintf("guess%d@example.com", i)
+		r = e.actWith(r, "register_login_identifier", map[string]any{"email": email}, from(ip))
+		for try := 0; try < passcodeMaxTries-1 && checks < checksPerIP; try++ {
+			r = e.actWith(r, "verify_passcode", map[string]any{"code": wrongCode(e.mail.last(t, email).Code)}, from(ip))
+			checks++
+			if r.status == http.StatusTooManyRequests {
+				t.Fatalf("check %d refused", checks)
+			}
+		}
+		if checks == checksPerIP {
+			r = e.actWith(r, "verify_passcode", map[string]any{"code": e.mail.last(t, email).Code}, from(ip))
+			e.expect(r, 429, "passcode_confirmation")
+			retryAfter(t, r, "retry_after")
+			// Another client is not affected.
+			e.expect(e.actWith(r, "verify_passcode", map[string]any{"code": e.mail.last(t, email).Code}, from("198.51.100.2")), 200, "password_creation")
+		}
+	}
+}

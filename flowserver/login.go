@@ -144,7 +144,7 @@ func (s *Server) continueWithLoginIdentifier(c *Ctx) error {
 
 func (s *Server) passwordLogin(c *Ctx) error {
 	d := c.Data()
-	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") {
+	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") || !c.takeLimit(s.checkLimit, "check", "", "retry_after") {
 		return nil
 	}
 	hash := "" // compared against dummyHash: same time, never a match

@@ -136,6 +136,9 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		c.Fail(errPasscodeMaxAttempt)
 		return nil
 	}
+	if !c.takeLimit(s.checkLimit, "check", "", "retry_after") {
+		return nil
+	}
 	match, err := c.checkHash(p.Hash, c.Input("code"))
 	if err != nil {
 		return err

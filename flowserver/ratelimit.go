@@ -19,6 +19,9 @@ const (
 	// mailsPerIP is the number of passcode mails a client IP may cause per minute, to any
 	// addresses.
 	mailsPerIP = 20
+	// checksPerIP is the number of password and passcode checks (a bcrypt hash each) a
+	// client IP may cause per minute, for any addresses.
+	checksPerIP = 30
 	// flowWrongCodes is the number of wrong passcodes and TOTP codes one flow accepts;
 	// after that it only answers passcode_max_attempts_reached.
 	flowWrongCodes = 5

@@ -33,6 +33,7 @@ type Server struct {
 	otpLimit      *rateLimiter // TOTP validation, 3/min per IP and user (login_otp)
 	flowLimit     *rateLimiter // flow creation per IP
 	mailLimit     *rateLimiter // passcode mails per IP, any address
+	checkLimit    *rateLimiter // password and passcode checks per IP, any address
 
 	baseCtx     context.Context
 	stop        context.CancelFunc
@@ -64,6 +65,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
 		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
 		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
+		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
 		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
