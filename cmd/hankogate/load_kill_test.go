@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
@@ -145,7 +146,9 @@ func TestKilledDuringSignUps(t *testing.T) {
 	if r, err = totpUser.call(r.Actions["otp_code_verify"].Href, r.CSRFToken, map[string]any{"otp_code": code}); err != nil || r.Name != flowapi.StateSuccess {
 		t.Fatalf("TOTP enrolment: %v %+v", err, r)
 	}
-	next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	nextAt := time.Now().Add(30 * time.Second)
+	next, _ := totp.GenerateCode(secret, nextAt)
+	nextStep := nextAt.Unix() / 30
 	otpLogin := func() (*flowapi.Response, error) {
 		r, err := totpUser.passwordLogin("otto@example.com", password, "login_otp")
 		if err != nil {
@@ -230,6 +233,23 @@ func TestKilledDuringSignUps(t *testing.T) {
 			t.Errorf("passcode used before the kill, again after it: %v %+v", err, r)
 		}
 		break
+	}
+	// The used TOTP step is on disk; while the code is still within the clock skew, the
+	// server says so.
+	db, err := store.Open(t.Context(), s.db())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	email, err := db.Read().EmailByAddress(t.Context(), "otto@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, err := db.Read().GetOTPSecret(t.Context(), email.UserID); err != nil || sec.LastUsedStep != nextStep {
+		t.Errorf("TOTP step used before the kill: stored %+v (%v), want step %d", sec, err, nextStep)
+	}
+	if time.Now().Unix()/30 > nextStep+1 {
+		return // the code has left the skew window: it says invalid, which proves nothing here
 	}
 	if r, err := otpLogin(); err != nil || r.Status != http.StatusBadRequest || r.Actions["otp_code_validate"].Inputs["otp_code"].Error == nil ||
 		r.Actions["otp_code_validate"].Inputs["otp_code"].Error.Code != flowapi.ErrOTPCodeAlreadyUsed {
