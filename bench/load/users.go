@@ -24,10 +24,11 @@ const maxPages = 12
 
 // user is one virtual user: a browser without JavaScript on its own loopback address.
 type user struct {
-	b     *testbrowser.Browser
-	email string
-	mail  *testsmtp.Server
-	stats *stats
+	b        *testbrowser.Browser
+	email    string
+	mail     *testsmtp.Server
+	mailWait time.Duration
+	stats    *stats
 }
 
 // stepError is a failed step; kind groups errors in the report.
@@ -49,7 +50,8 @@ func runUsers(ctx context.Context, cfg config, gw *gateway, rep *report) {
 			rep.stats.fail("browser: " + err.Error())
 			continue
 		}
-		users[i] = &user{b: b, email: fmt.Sprintf("load-%s-%d@example.com", run, i), mail: gw.mail, stats: &rep.stats}
+		users[i] = &user{b: b, email: fmt.Sprintf("load-%s-%d@example.com", run, i), mail: gw.mail,
+			mailWait: cfg.RequestTimeout, stats: &rep.stats}
 	}
 	rep.signUps = phase(ctx, users, cfg.Ramp, (*user).signUp)
 	rep.logins = phase(ctx, users, cfg.Ramp, (*user).logoutLogin)
@@ -208,11 +210,11 @@ func (u *user) browse(ctx context.Context, n int) error {
 }
 
 // passcode waits for the user's next passcode mail; the wait is reported as its own line.
-func (u *user) passcode(ctx context.Context) (map[string]string, error) {
+func (u *user) passcode(context.Context) (map[string]string, error) {
 	start := time.Now()
-	m, err := u.mail.Wait(ctx, u.email)
+	m, err := u.mail.Wait(u.email, u.mailWait)
 	if err != nil {
-		return nil, failf("passcode mail: %s", errorKind(err))
+		return nil, failf("passcode mail: none within %v", u.mailWait)
 	}
 	u.stats.add(stepMail, time.Since(start))
 	code := testsmtp.PasscodeFrom(m.Body)

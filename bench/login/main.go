@@ -15,6 +15,9 @@ import (
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
 
+// mailWait bounds the wait for the passcode mail.
+const mailWait = 30 * time.Second
+
 func main() {
 	site := flag.String("url", "http://127.0.0.1:9103", "gateway site")
 	prefix := flag.String("prefix", "/.hanko", "gateway page prefix")
@@ -58,7 +61,7 @@ func register(ctx context.Context, site, prefix, email, password, cookieName str
 	p, err = b.CompleteFlow(ctx, p, []testbrowser.Step{
 		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
 		{Action: "verify_passcode", Values: func(*testbrowser.Page) (map[string]string, error) {
-			m, err := mails.Wait(ctx, email)
+			m, err := mails.Wait(email, mailWait)
 			if err != nil {
 				return nil, err
 			}

@@ -4,7 +4,6 @@ package testsmtp
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -106,18 +105,18 @@ func (s *Server) Messages() []Message {
 // timeout; it fails the test when none arrives in time.
 func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	m, err := s.Wait(ctx, to)
+	m, err := s.Wait(to, timeout)
 	if err != nil {
-		t.Fatalf("testsmtp: %v", err)
+		t.Fatal(err)
 	}
 	return m
 }
 
-// Wait is WaitFor for programs: it waits until ctx is done.
-func (s *Server) Wait(ctx context.Context, to string) (Message, error) {
+// Wait is WaitFor reporting a timeout as an error, for use off the test's goroutine.
+func (s *Server) Wait(to string, timeout time.Duration) (Message, error) {
 	key := strings.ToLower(to)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for {
 		s.mu.Lock()
 		seen := 0
@@ -132,12 +131,12 @@ func (s *Server) Wait(ctx context.Context, to string) (Message, error) {
 			}
 			seen++
 		}
-		arrived, total := s.arrived, len(s.msgs)
+		arrived := s.arrived
 		s.mu.Unlock()
 		select {
 		case <-arrived:
-		case <-ctx.Done():
-			return Message{}, fmt.Errorf("no new message to %s (have %d in all): %w", to, total, ctx.Err())
+		case <-deadline.C:
+			return Message{}, fmt.Errorf("testsmtp: no new message to %s within %v (have %d in all)", to, timeout, len(s.Messages()))
 		}
 	}
 }
