@@ -161,7 +161,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "security_key_delete", description: "Remove a security key.",
+		name: "security_key_delete", description: "Take a security key off the account.",
 		inputs: func(*Ctx) []inputDef { return idInput("security_key_id", nil) },
 		shown: func(c *Ctx) bool {
 			pd := profileOf(c)

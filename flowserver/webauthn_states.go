@@ -68,7 +68,7 @@ func (s *Server) registerWebAuthn(r *registry) {
 	skCreate.action(backAction())
 	r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration).action(&actionDef{
 		name:        "continue_to_security_key_creation",
-		description: "Set up a security key.",
+		description: "Add a security key as a second factor.",
 		shown:       func(c *Ctx) bool { return s.cfg.MFA != MFAOff && c.Data().WebAuthnAvailable },
 		run:         func(c *Ctx) error { c.Continue("mfa_security_key_creation"); return nil },
 	})
