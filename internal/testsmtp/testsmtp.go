@@ -44,6 +44,7 @@ type Server struct {
 	msgs     []Message
 	consumed map[string]int // per recipient: how many messages WaitFor returned
 	arrived  chan struct{}  // closed and replaced on every message
+	done     chan error     // Serve's result
 	held     chan struct{}  // non-nil: messages wait in DATA until it is closed
 	failing  bool           // messages are refused with a temporary error
 }
@@ -77,29 +78,45 @@ func (s *Server) Fail(on bool) {
 // Start listens on 127.0.0.1:0 and stops the server when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen("127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testsmtp: listen: %v", err)
+		t.Fatal(err)
 	}
-	s := &Server{addr: ln.Addr().(*net.TCPAddr), consumed: map[string]int{}, arrived: make(chan struct{})}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("testsmtp: %v", err)
+		}
+	})
+	return s
+}
+
+// Listen starts a server on addr for programs (bench/load); Close stops it.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("testsmtp: listen: %w", err)
+	}
+	s := &Server{addr: ln.Addr().(*net.TCPAddr), consumed: map[string]int{}, arrived: make(chan struct{}), done: make(chan error, 1)}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s}, nil
 	}))
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
 	s.srv.MaxMessageBytes = 10 << 20
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Release()
-		if err := s.srv.Close(); err != nil {
-			t.Errorf("testsmtp: close: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("testsmtp: serve: %v", err)
-		}
-	})
-	return s
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	s.Release()
+	if err := s.srv.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	if err := <-s.done; err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
 }
 
 // Addr returns the host and port to send to.
