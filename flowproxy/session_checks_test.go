@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -482,4 +483,35 @@ func TestTamperedCookieLogRateLimitedPerClient(t *testing.T) {
 	if h.logged("forged-") {
 		t.Fatal("the cookie value was logged")
 	}
+}
+
+// TestCacheEntryMemory measures the heap one cached session takes (the figure README
+// states), with the recorded Hanko token: cookie value (the key), token, claims, headers.
+func TestCacheEntryMemory(t *testing.T) {
+	const n = 2000
+	_, d := recordedSession(t)
+	h := newHarness(t, newCheckBackend(), func(c *Config) { c.CacheSize = n })
+	values := make([]string, n)
+	for i := range values {
+		s := d
+		s.SessionID = fmt.Sprintf("session-%04d", i)
+		values[i], _ = h.gw.sessionCodec.Encode(s)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/app", nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, v := range values {
+		if h.gw.decodeSession(req, v, time.Now()) == nil {
+			t.Fatal("decode failed")
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d bytes per cached session (cookie %d bytes, token %d bytes)", perEntry, len(values[0]), len(d.Token))
+	if h.gw.auth.Len() != n || perEntry > 16<<10 {
+		t.Errorf("%d entries, %d bytes each", h.gw.auth.Len(), perEntry)
+	}
+	runtime.KeepAlive(values)
 }
