@@ -487,15 +487,19 @@ func (s *soak) signIn(ctx context.Context, n int) ([]string, []*testbrowser.Brow
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cookies[i], browsers[i], errs[i] = s.login(ctx, email, password)
+			cookies[i], browsers[i], errs[i] = s.login(ctx, email, password, sourceIP(i))
 		})
 	}
 	wg.Wait()
 	return cookies, browsers, errors.Join(errs...)
 }
 
-func (s *soak) login(ctx context.Context, email, password string) (string, *testbrowser.Browser, error) {
-	b, err := testbrowser.New(s.site(), testbrowser.Options{})
+// sourceIP is sign-in i's loopback address, 127.0.1.1 onwards: the backend limits password
+// attempts per client address and user, as it would for users on the internet.
+func sourceIP(i int) net.IP { return net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)) }
+
+func (s *soak) login(ctx context.Context, email, password string, ip net.IP) (string, *testbrowser.Browser, error) {
+	b, err := testbrowser.New(s.site(), testbrowser.Options{SourceIP: ip})
 	if err != nil {
 		return "", nil, err
 	}
