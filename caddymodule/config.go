@@ -75,7 +75,7 @@ func checkGateway(cfg flowproxy.Config) (flowproxy.Config, error) {
 		cfg.APIURL = embeddedAPIURL
 	}
 	standIn := make([]byte, 32) // a valid key for both kinds
-	_, _ = rand.Read(standIn)    // crypto/rand.Read never fails (it panics rather)
+	_, _ = rand.Read(standIn)   // crypto/rand.Read never fails (it panics rather)
 	keys := make([]flowproxy.KeyPair, max(len(cfg.Cookie.Keys), 1))
 	copy(keys, cfg.Cookie.Keys)
 	for i := range keys {
