@@ -162,17 +162,18 @@ func (g *Gateway) clearStates(w http.ResponseWriter, r *http.Request) {
 }
 
 // sessionBinding names the session a request is made under, for binding flow state to it: a
-// digest of the session id of a session cookie sealed with our keys, unexpired and not
-// signed out here, or "" without one. It does not ask the backend: a session revoked
-// elsewhere still binds until the cookie changes, and any change of the cookie (sign-in,
-// sign-out, expiry) discards the states stored before.
+// digest of the session id of a session cookie sealed with our keys and unexpired, or ""
+// without one. It asks neither the backend nor this instance's denylist, so that every
+// instance sharing the keys agrees (no sticky sessions): a revoked session binds until its
+// cookie changes, and any change of the cookie (sign-in, sign-out, expiry) discards the
+// states stored before. Whether the session is valid is the flows' own check.
 func (g *Gateway) sessionBinding(r *http.Request) string {
 	v, ok := cookies.Value(r.Header, g.names.session)
 	if !ok || v == "" {
 		return ""
 	}
 	d, err := g.sessionCodec.Decode(v, g.now())
-	if err != nil || g.denylist.Has(d.SessionID) {
+	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(d.SessionID))
