@@ -19,9 +19,10 @@ import (
 // embeddedBackend is the real embedded backend as the gateway's tests see it: the last
 // passcode mailed to each address, and how many flows of each kind were started.
 type embeddedBackend struct {
-	mu     sync.Mutex
-	codes  map[string]string
-	starts map[string]int
+	handler http.Handler // the backend, counting flow starts
+	mu      sync.Mutex
+	codes   map[string]string
+	starts  map[string]int
 }
 
 func (b *embeddedBackend) Send(_ context.Context, mail flowserver.Mail) error {
@@ -59,7 +60,7 @@ func embeddedHarness(t *testing.T, mutate func(*Config)) (*harness, *embeddedBac
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.RawQuery == "" {
 			b.mu.Lock()
 			b.starts[strings.TrimPrefix(r.URL.Path, "/")]++
@@ -67,13 +68,17 @@ func embeddedHarness(t *testing.T, mutate func(*Config)) (*harness, *embeddedBac
 		}
 		srv.ServeHTTP(w, r)
 	})
-	h := newHarness(t, counting, func(c *Config) {
+	return embeddedGateway(t, b, mutate), b
+}
+
+// embeddedGateway is another gateway instance in front of the backend b.
+func embeddedGateway(t *testing.T, b *embeddedBackend, mutate func(*Config)) *harness {
+	return newHarness(t, b.handler, func(c *Config) {
 		c.Verifier = nil // the backend's JWKS, as in production
 		if mutate != nil {
 			mutate(c)
 		}
 	})
-	return h, b
 }
 
 // browser returns another browser (own cookie jar) on the same site.
@@ -322,4 +327,19 @@ func randomText(n int) string {
 	b := make([]byte, (n+1)/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
+}
+
+// TestAccountAcrossInstances: every instance with the same keys binds flow state to the same
+// session, so the account page works without sticky sessions.
+func TestAccountAcrossInstances(t *testing.T) {
+	a, backend := embeddedHarness(t, nil)
+	b := embeddedGateway(t, backend, nil)
+	b.client = a.client // one browser; cookies are per host, both listen on 127.0.0.1
+	a.passcodeSignIn("/.hanko/register", "alice@example.com", backend)
+	f := b.form(b.get("/.hanko/account"), "email_create")
+	f.fields.Set("_action", "email_create")
+	f.fields.Set("email", "alice2@example.com")
+	if p := a.follow(a.post(f.path, f.fields)); !strings.Contains(p.body, `data-state="passcode_confirmation"`) {
+		t.Fatalf("account form started on one instance, posted to the other:\n%s", p.body)
+	}
 }
