@@ -15,7 +15,8 @@ import (
 // default cookies (secure on), so the browser holds __Host- and __Secure- cookies.
 func TestSharedBrowserAccount(t *testing.T) {
 	const alice, bob = "alice@example.com", "bob@example.com"
-	gw := startGateway(t, gatewayOptions{Secure: true})
+	// Two browsers and bcrypt on a busy CI machine: a longer bound on Flow API calls.
+	gw := startGateway(t, gatewayOptions{Secure: true, Extra: "timeout 30s"})
 	shared := newBrowser(t, gw, true)
 	register(shared, alice, testPassword)
 	checkIdentity(shared, alice)
