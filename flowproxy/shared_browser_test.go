@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hankogate/hankogate/flowserver"
 )
@@ -74,7 +75,8 @@ func embeddedHarness(t *testing.T, mutate func(*Config)) (*harness, *embeddedBac
 // embeddedGateway is another gateway instance in front of the backend b.
 func embeddedGateway(t *testing.T, b *embeddedBackend, mutate func(*Config)) *harness {
 	return newHarness(t, b.handler, func(c *Config) {
-		c.Verifier = nil // the backend's JWKS, as in production
+		c.Verifier = nil           // the backend's JWKS, as in production
+		c.APITimeout = time.Minute // SQLite under -race on a busy machine
 		if mutate != nil {
 			mutate(c)
 		}
