@@ -2,6 +2,7 @@ package flowproxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,9 +26,11 @@ import (
 
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-// testKeys returns a valid key pair, different per n.
+// testKeys returns a valid (random-looking, fixed) key pair, different per n.
 func testKeys(n byte) KeyPair {
-	return KeyPair{Hash: []byte(strings.Repeat(string(rune('A'+n)), 32)), Block: []byte(strings.Repeat(string(rune('a'+n)), 32))}
+	hash := sha256.Sum256([]byte{'h', n})
+	block := sha256.Sum256([]byte{'b', n})
+	return KeyPair{Hash: hash[:], Block: block[:]}
 }
 
 // recordedTokens is the Verifier for transcript tests: the recorded Hanko JWTs cannot be
@@ -56,6 +59,11 @@ type harness struct {
 	client *http.Client
 	logs   *observer.ObservedLogs
 
+	*siteCounts // shared by copies of the harness (other browsers on the same site)
+}
+
+// siteCounts are what the site saw.
+type siteCounts struct {
 	reached  atomic.Int64   // requests the gateway let through to the upstream
 	inflight atomic.Int64   // requests in the gateway's ServeHTTP
 	serving  sync.WaitGroup // the same, to wait for
@@ -93,7 +101,7 @@ func newHarness(t *testing.T, backend http.Handler, mutate func(*Config)) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gw: gw, logs: logs}
+	h := &harness{t: t, gw: gw, logs: logs, siteCounts: &siteCounts{}}
 	upstream := func(w http.ResponseWriter, r *http.Request) error {
 		h.reached.Add(1)
 		return echoUpstream(w, r)
