@@ -137,6 +137,7 @@ func TestSessionCounters(t *testing.T) {
 		}
 	}
 }
+
 // The outbox gauge reports every open embedded backend once, by database file.
 func TestOutboxDepthGauge(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
