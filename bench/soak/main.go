@@ -333,7 +333,13 @@ func (s *soak) startBackend(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go func() { _ = http.Serve(ln, server) }()
+	// The gateway is this backend's only peer and relays each client's address as
+	// X-Forwarded-For; believe it, so per-address limits see the soak's many clients.
+	trusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ",")
+		server.ServeHTTP(w, flowserver.WithClientIP(r, strings.TrimSpace(ip)))
+	})
+	go func() { _ = http.Serve(ln, trusted) }()
 	s.proxy = &pausableProxy{addr: fmt.Sprintf("127.0.0.1:%d", s.proxyPort), target: ln.Addr().String()}
 	return s.proxy.start()
 }
