@@ -39,6 +39,9 @@ type Options struct {
 	// FreshConnections opens a connection per request, so that a request never meets a
 	// pooled connection to a server process that was killed and restarted meanwhile.
 	FreshConnections bool
+	// Transport carries the requests instead (a test CA's roots, a chosen source address);
+	// FreshConnections is then up to it.
+	Transport http.RoundTripper
 }
 
 // Browser is a cookie-keeping client that does not follow redirects by itself, so callers
@@ -67,7 +70,10 @@ func New(site string, opts Options) (*Browser, error) {
 		Timeout:       opts.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	if opts.FreshConnections {
+	switch {
+	case opts.Transport != nil:
+		c.Transport = opts.Transport
+	case opts.FreshConnections:
 		c.Transport = &http.Transport{DisableKeepAlives: true}
 	}
 	return &Browser{site: strings.TrimSuffix(site, "/"), prefix: strings.TrimSuffix(opts.Prefix, "/"), client: c, jar: jar}, nil
