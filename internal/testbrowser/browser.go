@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -39,8 +40,12 @@ type Options struct {
 	// FreshConnections opens a connection per request, so that a request never meets a
 	// pooled connection to a server process that was killed and restarted meanwhile.
 	FreshConnections bool
-	// Transport carries the requests instead (a test CA's roots, a chosen source address);
-	// FreshConnections is then up to it.
+	// SourceIP, when set, is the local address of every connection (a loopback address
+	// such as 127.0.3.7 towards a loopback server), so that a server sees one client per
+	// browser: bench/load's virtual users each have their own.
+	SourceIP net.IP
+	// Transport carries the requests instead (a test CA's roots, a proxy in between);
+	// FreshConnections and SourceIP are then up to it.
 	Transport http.RoundTripper
 }
 
@@ -73,8 +78,14 @@ func New(site string, opts Options) (*Browser, error) {
 	switch {
 	case opts.Transport != nil:
 		c.Transport = opts.Transport
-	case opts.FreshConnections:
-		c.Transport = &http.Transport{DisableKeepAlives: true}
+	case opts.FreshConnections || opts.SourceIP != nil:
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = opts.FreshConnections
+		if opts.SourceIP != nil {
+			d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: opts.SourceIP}}
+			t.DialContext = d.DialContext
+		}
+		c.Transport = t
 	}
 	return &Browser{site: strings.TrimSuffix(site, "/"), prefix: strings.TrimSuffix(opts.Prefix, "/"), client: c, jar: jar}, nil
 }
@@ -278,3 +289,6 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// CloseIdleConnections closes the browser's kept-alive connections (a load run's end).
+func (b *Browser) CloseIdleConnections() { b.client.CloseIdleConnections() }
