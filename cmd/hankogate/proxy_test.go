@@ -17,6 +17,12 @@ import (
 	"github.com/hankogate/hankogate/internal/testbrowser"
 )
 
+// Cookie keys of the gateway behind the proxy (openssl rand -hex 32).
+const (
+	proxyHashKey  = "9e396033d14e9e3f024a0b6cee306deae1e45dbaf01f47534d9d9595c6dbddff"
+	proxyBlockKey = "b9ea8bb4c44b2510af9ce5050a998e16112dc2eddc64743c831e96fb3abeec1d"
+)
+
 // behindTLSProxy is a gateway served over plain http, trusting 127.0.0.1 as its proxy, and
 // in front of it a second Caddy process terminating TLS (its internal CA) and proxying to it.
 type behindTLSProxy struct {
@@ -51,7 +57,7 @@ http://localhost:%d {
 	}
 	reverse_proxy %s
 }
-`, gatewaytest.FreePort(t), s.gateway, s.hanko.URL(), strings.Repeat("c3", 32), strings.Repeat("3c", 32), strings.TrimPrefix(s.upstream.URL, "http://")))
+`, gatewaytest.FreePort(t), s.gateway, s.hanko.URL(), proxyHashKey, proxyBlockKey, strings.TrimPrefix(s.upstream.URL, "http://")))
 
 	proxyHome := gatewaytest.NewHome(t)
 	startGateway(t, proxyHome, "tls-proxy", fmt.Sprintf(`{
