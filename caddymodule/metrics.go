@@ -28,6 +28,9 @@ type metrics struct {
 
 	signIns    *prometheus.CounterVec // sessions issued, by flow
 	rejections *prometheus.CounterVec // actions the Flow API refused with a 4xx, by flow and status
+
+	ruleDenials prometheus.Counter // signed-in requests the access rules refused
+	stepUps     prometheus.Counter // signed-in requests sent to sign in again with a stronger method
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -59,7 +62,24 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:      "Flow actions refused with a 4xx status (wrong password, passcode or OTP, invalid input, rate limit), by flow and status.",
 	}, []string{"flow", "status"})
 
+	ruleDenials := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "rule_denials_total",
+		Help:      "Signed-in requests the access rules refused.",
+	})
+	stepUps := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "step_up_prompts_total",
+		Help:      "Signed-in requests sent to sign in again with a stronger method (step-up).",
+	})
+
 	var err error
+	if ruleDenials, err = register(reg, ruleDenials); err != nil {
+		return nil, err
+	}
+	if stepUps, err = register(reg, stepUps); err != nil {
+		return nil, err
+	}
 	if requests, err = register(reg, requests); err != nil {
 		return nil, err
 	}
@@ -85,6 +105,8 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		apiErrors:     apiErrors,
 		signIns:       signIns,
 		rejections:    rejected,
+		ruleDenials:   ruleDenials,
+		stepUps:       stepUps,
 	}, nil
 }
 

@@ -125,8 +125,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg.Logger = h.logger
 	cfg.ClientIP = clientIP
 	cfg.OnAuthenticated = setAuthPlaceholders
-	cfg.OnSignedIn = h.metrics.signedIn
+	audit := &auditLog{log: h.logger.Named("audit"), metrics: h.metrics}
 	cfg.OnRejected = h.metrics.rejected
+	audit.hook(&cfg)
 
 	if h.gateway, err = flowproxy.New(cfg); err != nil {
 		return fmt.Errorf("hanko: %w", err)

@@ -183,6 +183,9 @@ func (g *Gateway) revalidate(ctx context.Context, r *http.Request, e *authEntry,
 	case !valid:
 		g.log.Info("session revoked at the backend", zap.String("session_id", e.data.SessionID))
 		g.revoke(e.data)
+		if g.cfg.OnRevoked != nil {
+			g.cfg.OnRevoked(r, e.identity)
+		}
 		return false
 	}
 	e.confirmed(now, g.cfg.Revalidate, g.grace())

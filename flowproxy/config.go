@@ -53,6 +53,18 @@ type Config struct {
 	// e.g. to count them. Either may be nil.
 	OnSignedIn func(r *http.Request, flow string, id Identity)
 	OnRejected func(r *http.Request, flow string, status int)
+	// OnSignedOut is called when the gateway ends a session (sign-out, account deletion),
+	// OnRevoked when the backend answers that a session is no longer valid, OnAccountAction
+	// when the backend accepted an action of the account page (action is its Flow API name),
+	// e.g. for an audit log. Any may be nil.
+	OnSignedOut     func(r *http.Request, id Identity)
+	OnRevoked       func(r *http.Request, id Identity)
+	OnAccountAction func(r *http.Request, id Identity, action string)
+	// OnDenied is called when the access rules refuse a signed-in request (rule names the
+	// rule), OnStepUp when they send the user to sign in again with a stronger method.
+	// Either may be nil.
+	OnDenied func(r *http.Request, id Identity, rule string)
+	OnStepUp func(r *http.Request, id Identity)
 
 	// Verifier checks the session JWT at login; nil means the backend's JWKS
 	// (<APIURL>/.well-known/jwks.json). Tests replaying recorded tokens inject their own.

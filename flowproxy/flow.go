@@ -267,7 +267,18 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	g.keepDeviceToken(w, res)
+	if flow == flowapi.FlowProfile && g.cfg.OnAccountAction != nil && accepted(res.Response) {
+		if e := g.authenticate(r); e != nil {
+			g.cfg.OnAccountAction(r, e.identity, name)
+		}
+	}
 	g.outcome(w, r, c, st, bearer, res, carry)
+}
+
+// accepted reports whether the backend carried out an action (rather than refusing it or
+// ending the flow in an error).
+func accepted(resp *flowapi.Response) bool {
+	return resp.Status < 400 && resp.Name != flowapi.StateError
 }
 
 // outcome acts on the answer to an executed action. carry holds what the next state keeps

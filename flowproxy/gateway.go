@@ -49,6 +49,7 @@ type Gateway struct {
 
 	auth     authCache
 	denylist *session.Denylist
+	health   health
 	now      func() time.Time // the clock; tests move it
 }
 

@@ -44,6 +44,9 @@ func (g *Gateway) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.revoke(d)
+	if g.cfg.OnSignedOut != nil {
+		g.cfg.OnSignedOut(r, Identity{UserID: d.UserID, SessionID: d.SessionID})
+	}
 	if err := g.client.Logout(r.Context(), g.relay(r, d.Token)); err != nil {
 		g.log.Warn("backend logout failed; the session is ended locally", zap.String("session_id", d.SessionID), zap.Error(err))
 		return
