@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy/session"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Config is everything the gateway needs; caddymodule fills it from the Caddyfile/JSON config.
@@ -27,6 +28,12 @@ type Config struct {
 	Title string
 	// TemplatesDir optionally overrides embedded templates file by file.
 	TemplatesDir string
+	// Messages are the texts of every page in every language offered; nil means the
+	// built-in catalogues (English, German, French).
+	Messages *messages.Catalog
+	// BackURL is where the account page links back to (default "/"): a path on the site or
+	// an absolute http(s) URL.
+	BackURL string
 
 	Cookie CookieConfig
 

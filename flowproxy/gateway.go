@@ -54,7 +54,7 @@ type Gateway struct {
 }
 
 type cookieNames struct {
-	session, csrf, device, flowPrefix string
+	session, csrf, device, lang, flowPrefix string
 }
 
 // flowCookie is the base name of the chunked state cookie of one flow.
@@ -104,7 +104,7 @@ func New(cfg Config) (*Gateway, error) {
 		public:       public,
 		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
-		names:        cookieNames{session: n, csrf: n + "_csrf", device: n + "_device", flowPrefix: n + "_flow_"},
+		names:        cookieNames{session: n, csrf: n + "_csrf", device: n + "_device", lang: n + "_lang", flowPrefix: n + "_flow_"},
 		sessionCodec: session.NewCodec(n, pairs),
 		stateCodec:   newStateCodec(pairs),
 		valueCodec:   newValueCodec(pairs),
@@ -179,7 +179,11 @@ func (g *Gateway) relay(r *http.Request, bearer string) flowclient.Relay {
 	} else {
 		rl.ClientIP = r.RemoteAddr
 	}
-	rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
+	// The backend words its mails in the language the user picked here, else in the
+	// browser's first choice (Hanko may speak languages the gateway's pages do not).
+	if rl.Language = g.chosenLanguage(r); rl.Language == "" {
+		rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
+	}
 	if v, ok := cookies.Value(r.Header, g.names.device); ok {
 		var tok string
 		if g.valueCodec.decode(g.names.device, v, &tok) == nil {

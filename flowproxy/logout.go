@@ -13,7 +13,8 @@ import (
 func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/logout", CSRF: g.csrfToken(w, r)}
+		c := g.baseContext(r, g.cfg.Prefix+"/logout")
+		c.CSRF = g.csrfToken(w, r)
 		g.render(w, r, http.StatusOK, view.LogoutConfirm(c))
 	case http.MethodPost:
 		if !g.checkPost(w, r) {

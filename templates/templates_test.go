@@ -334,8 +334,8 @@ func TestRenderErrorState(t *testing.T) {
 
 func TestRenderMessageAndLogout(t *testing.T) {
 	r := newRenderer(t)
-	d, out := render(t, r, view.Message(ctx, "Signed out", "See you."))
-	if !strings.Contains(out, "Signed out") || !strings.Contains(out, "See you.") || len(d.all(tag("form"))) != 0 {
+	d, out := render(t, r, view.Message(ctx, "page.not_found"))
+	if !strings.Contains(out, "Not found") || !strings.Contains(out, "There is no such page.") || len(d.all(tag("form"))) != 0 {
 		t.Error("message page")
 	}
 	c := ctx
@@ -350,9 +350,9 @@ func TestRenderMessageAndLogout(t *testing.T) {
 
 func TestRenderUnknownTemplateFallsBack(t *testing.T) {
 	r := newRenderer(t)
-	p := view.Message(ctx, "Hello", "")
+	p := view.Message(ctx, "page.not_found")
 	p.Template = "nope"
-	if _, out := render(t, r, p); !strings.Contains(out, "Hello") {
+	if _, out := render(t, r, p); !strings.Contains(out, "Not found") {
 		t.Error("fallback did not render")
 	}
 	if err := r.Render(io.Discard, nil); err == nil {
