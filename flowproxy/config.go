@@ -31,6 +31,12 @@ type Config struct {
 	// Messages are the texts of every page in every language offered; nil means the
 	// built-in catalogues (English, German, French).
 	Messages *messages.Catalog
+	// Logo is shown on every page: an http(s) URL, or an image file served under
+	// <prefix>/assets/. BrandColor is a CSS colour for buttons and links. CSSFile is an
+	// extra stylesheet served under <prefix>/assets/ after the gateway's own.
+	Logo       string
+	BrandColor string
+	CSSFile    string
 	// BackURL is where the account page links back to (default "/"): a path on the site or
 	// an absolute http(s) URL.
 	BackURL string

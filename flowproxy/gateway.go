@@ -37,6 +37,8 @@ type Gateway struct {
 	verifier session.Verifier
 	renderer *templates.Renderer
 	assets   http.Handler
+	brand    branding
+	csp      string // the pages' Content-Security-Policy
 
 	public   *access.Paths
 	identity *access.HeaderNames
@@ -93,14 +95,25 @@ func New(cfg Config) (*Gateway, error) {
 			return client.Get(ctx, "/.well-known/jwks.json")
 		}, jwksMinRefresh)
 	}
+	brand, brandFiles, err := loadBranding(cfg)
+	if err != nil {
+		return nil, err
+	}
+	csp := contentSecurityPolicy
+	if brand.imgSource != "" {
+		csp = strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: "+brand.imgSource, 1)
+	}
 	n := cfg.Cookie.Name
 	g := &Gateway{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		client:       client,
-		verifier:     verifier,
-		renderer:     renderer,
-		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		client:   client,
+		verifier: verifier,
+		renderer: renderer,
+		assets: &brandAssets{prefix: cfg.Prefix + "/assets/", files: brandFiles, modified: time.Now(),
+			next: http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets))},
+		brand:        brand,
+		csp:          csp,
 		public:       public,
 		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},

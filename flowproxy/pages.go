@@ -53,7 +53,7 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Content-Security-Policy", g.csp)
 	if len(sub) > len("/assets/") && sub[:len("/assets/")] == "/assets/" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r)
@@ -117,12 +117,14 @@ func (g *Gateway) newContext(w http.ResponseWriter, r *http.Request, flow string
 func (g *Gateway) baseContext(r *http.Request, path string) view.Context {
 	m := g.cfg.Messages.Messages(g.language(r))
 	return view.Context{
-		Title:     g.cfg.Title,
-		Prefix:    g.cfg.Prefix,
-		Path:      path,
-		Msg:       m,
-		Languages: g.languageLinks(r, m.Lang()),
-		BackURL:   g.cfg.BackURL,
+		Title:       g.cfg.Title,
+		Prefix:      g.cfg.Prefix,
+		Path:        path,
+		Msg:         m,
+		Languages:   g.languageLinks(r, m.Lang()),
+		BackURL:     g.cfg.BackURL,
+		Logo:        g.brand.logo,
+		Stylesheets: g.brand.stylesheets,
 	}
 }
 

@@ -134,6 +134,7 @@ func (c *Config) Validate() error {
 	case c.Revalidate < 0:
 		bad("revalidate", "must not be negative")
 	}
+	validateBranding(c, bad)
 	if c.BackURL == "" {
 		c.BackURL = "/"
 	}

@@ -105,7 +105,7 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
 		code = ""
 	}
-	m := composeMail(s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL)
+	m := composeMail(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL)
 	c.AfterCommit(func() {
 		if err := s.mailer.Send(s.baseCtx, m); err != nil {
 			s.log.Error("send passcode mail", zap.String("email", m.To), zap.String("template", m.Template), zap.Error(err))

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Server is the embedded Flow API server; it is an http.Handler.
@@ -21,8 +22,10 @@ type Server struct {
 	store  *store.Store
 	keys   keyRing
 	mailer Mailer
-	flows  map[string]*flowDef
-	locks  flowLocks
+	// messages words the passcode mails in the user's language.
+	messages *messages.Catalog
+	flows    map[string]*flowDef
+	locks    flowLocks
 	// dummyHash is compared against when an account or its password does not exist, so
 	// that the answer takes as long as for a real account.
 	dummyHash func() []byte
@@ -50,12 +53,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := messages.Load(cfg.MessagesDir)
+	if err != nil {
+		return nil, fmt.Errorf("flowserver: %w", err)
+	}
 	st, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, store: st,
+		cfg: cfg, log: cfg.Logger, store: st, messages: cat,
 		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
 		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
 		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
