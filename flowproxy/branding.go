@@ -134,7 +134,7 @@ func validateBranding(c *Config, bad func(option, format string, args ...any)) {
 			if !cspHost.MatchString(u.Host) || u.User != nil || strings.ContainsAny(l, " \"'<>\\") {
 				bad("logo", "%q is not a plain http(s) URL", l)
 			}
-		} else if _, ok := logoTypes[strings.ToLower(filepath.Ext(l))]; !ok {
+		} else if _, ok := logoTypes[strings.ToLower(filepath.Ext(l))]; !ok || strings.Contains(l, "://") {
 			bad("logo", "%q must be an http(s) URL or an image file (.png, .svg, .jpg, .webp, .gif, .ico)", l)
 		}
 	}
