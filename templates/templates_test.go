@@ -434,3 +434,24 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// The example override in docs/template-override (README, "Templates") loads and renders:
+// its login page keeps the gateway's forms and adds its help line; other families stay
+// embedded.
+func TestExampleOverride(t *testing.T) {
+	r, err := New(filepath.Join("..", "docs", "template-override"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, family := range view.Families() {
+		p := sample(family)
+		d, out := render(t, r, p)
+		help := strings.Contains(out, `<p class="help">Trouble signing in?`)
+		if help != (family == "login") {
+			t.Errorf("%s: help line shown %v", family, help)
+		}
+		if family == "login" && len(d.all(tag("form"))) == 0 {
+			t.Error("the overridden login page lost its forms")
+		}
+	}
+}
