@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/view"
 )
@@ -62,7 +63,9 @@ func (g *Gateway) languageLinks(r *http.Request, current string) []view.Language
 		if rd := r.URL.Query().Get(g.cfg.RedirectParam); rd != "" {
 			q.Set(g.cfg.RedirectParam, rd)
 		}
-		out[i] = view.Language{Tag: tag, Name: g.cfg.Messages.Name(tag), Href: r.URL.Path + "?" + q.Encode(), Current: tag == current}
+		// The cleaned path: the raw one may start with // and name another host.
+		href := access.CleanPath(r.URL.Path) + "?" + q.Encode()
+		out[i] = view.Language{Tag: tag, Name: g.cfg.Messages.Name(tag), Href: href, Current: tag == current}
 	}
 	return out
 }

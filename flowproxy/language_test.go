@@ -75,6 +75,22 @@ func TestPagesInTheUsersLanguage(t *testing.T) {
 	}
 }
 
+// The language links point to the page's cleaned path on this site, whatever the raw
+// request path looked like, and carry only the return URL.
+func TestLanguageLinksStayOnSite(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	req, _ := http.NewRequest(http.MethodGet, h.site.URL+"/.hanko/nope", nil)
+	req.URL.Path = "//evil.example/../.hanko/nope"
+	req.URL.RawQuery = "x=<script>&rd=%2Fadmin"
+	p := h.doRaw(req)
+	if p.status != http.StatusNotFound {
+		t.Fatalf("status %d", p.status)
+	}
+	if !strings.Contains(p.body, `href="/.hanko/nope?lang=de&amp;rd=%2Fadmin"`) || strings.Contains(p.body, "evil.example") || strings.Contains(p.body, "x=") {
+		t.Errorf("language links:\n%s", p.body)
+	}
+}
+
 // An operator's language with only some texts: those show, the rest are English, never a key.
 func TestAddedLanguageFallsBackToEnglish(t *testing.T) {
 	dir := t.TempDir()

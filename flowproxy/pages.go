@@ -64,7 +64,9 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 		return
 	}
 	h.Set("Cache-Control", "no-store")
-	g.rememberLanguage(w, r)
+	if sub != healthPath {
+		g.rememberLanguage(w, r)
+	}
 	switch sub {
 	case "", "/":
 		http.Redirect(w, r, g.cfg.Prefix+"/login", http.StatusSeeOther)
