@@ -48,11 +48,11 @@ func (a *auditLog) signedOut(r *http.Request, id flowproxy.Identity) {
 		zap.String("client_ip", clientIP(r)))
 }
 
-func (a *auditLog) revoked(r *http.Request, id flowproxy.Identity) {
+func (a *auditLog) revoked(id flowproxy.Identity, clientIP string) {
 	a.log.Info("session revoked at the backend; refused",
 		zap.String("user_id", id.UserID),
 		zap.String("session_id", id.SessionID),
-		zap.String("client_ip", clientIP(r)))
+		zap.String("client_ip", clientIP))
 }
 
 func (a *auditLog) accountAction(r *http.Request, id flowproxy.Identity, action string) {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,6 +40,11 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		AllowedRedirectHosts: h.RedirectHosts,
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
+		CacheSize:            h.CacheSize,
+	}
+	if h.Grace != nil {
+		grace := time.Duration(*h.Grace)
+		gw.Grace = &grace
 	}
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)
@@ -84,7 +90,8 @@ func checkGateway(cfg flowproxy.Config) (flowproxy.Config, error) {
 	if cfg.APIURL == "" {
 		cfg.APIURL = embeddedAPIURL
 	}
-	standIn := make([]byte, 32) // a valid size for both keys
+	standIn := make([]byte, 32) // a valid key for both kinds
+	_, _ = rand.Read(standIn)   // crypto/rand.Read never fails (it panics rather)
 	keys := make([]flowproxy.KeyPair, max(len(cfg.Cookie.Keys), 1))
 	copy(keys, cfg.Cookie.Keys)
 	for i := range keys {

@@ -58,6 +58,11 @@ type Handler struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Revalidate is how long a validated session is trusted before the backend is asked again.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
+	// Grace is how long past Revalidate a session this instance confirmed stays usable while
+	// the backend cannot be asked; unset means 5m, 0 none.
+	Grace *caddy.Duration `json:"grace,omitempty"`
+	// CacheSize bounds the decoded sessions kept in memory (default 10000).
+	CacheSize int `json:"cache_size,omitempty"`
 	// Embedded configures the embedded backend; only allowed without API.
 	Embedded *EmbeddedConfig `json:"embedded,omitempty"`
 
@@ -81,7 +86,7 @@ type CookieConfig struct {
 	// the n-th block_key; the first pair encodes new cookies and every pair decodes (key
 	// rotation). None means a generated pair kept in Caddy's storage.
 	HashKeys  []string `json:"hash_key,omitempty"`  // HMAC-SHA256: 32 or 64 bytes
-	BlockKeys []string `json:"block_key,omitempty"` // AES: 16, 24 or 32 bytes
+	BlockKeys []string `json:"block_key,omitempty"` // AES-256: 32 bytes
 }
 
 // HeaderMapping puts one identity claim into one upstream request header.
@@ -139,6 +144,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	audit := &auditLog{log: h.logger.Named("audit"), metrics: h.metrics}
 	cfg.OnRejected = h.metrics.rejected
 	audit.hook(&cfg)
+	cfg.Sessions = h.metrics
 
 	if h.gateway, err = flowproxy.New(cfg); err != nil {
 		return fmt.Errorf("hanko: %w", err)

@@ -2,6 +2,7 @@ package flowproxy
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,14 @@ type Config struct {
 	// Revalidate is how long a validated session is trusted before the backend is asked again
 	// (revocation elsewhere takes effect within it); 0 means the default (1 minute).
 	Revalidate time.Duration
+	// Grace is how long past Revalidate a session confirmed by this instance stays usable
+	// while the backend cannot be asked (transport failure, 5xx); nil means the default
+	// (5 minutes), 0 none. A session never confirmed by this instance has no grace: it is
+	// answered 503 until the backend can be asked.
+	Grace *time.Duration
+	// CacheSize bounds the decoded sessions kept (least recently used evicted); 0 means
+	// the default (10,000).
+	CacheSize int
 
 	// ClientIP returns the client address to relay to Hanko as X-Forwarded-For; nil means
 	// the request's RemoteAddr host.
@@ -67,17 +76,20 @@ type Config struct {
 	OnSignedIn func(r *http.Request, flow string, id Identity)
 	OnRejected func(r *http.Request, flow string, status int)
 	// OnSignedOut is called when the gateway ends a session (sign-out, account deletion),
-	// OnRevoked when the backend answers that a session is no longer valid, OnAccountAction
+	// OnRevoked when the backend answers that a session is no longer valid (clientIP of the
+	// request that led to the check), OnAccountAction
 	// when the backend accepted an action of the account page (action is its Flow API name),
 	// e.g. for an audit log. Any may be nil.
 	OnSignedOut     func(r *http.Request, id Identity)
-	OnRevoked       func(r *http.Request, id Identity)
+	OnRevoked       func(id Identity, clientIP string) // also from background checks: no request
 	OnAccountAction func(r *http.Request, id Identity, action string)
 	// OnDenied is called when the access rules refuse a signed-in request (rule names the
 	// rule), OnStepUp when they send the user to sign in again with a stronger method.
 	// Either may be nil.
 	OnDenied func(r *http.Request, id Identity, rule string)
 	OnStepUp func(r *http.Request, id Identity)
+	// Sessions is told what the session checks do, e.g. to count it; nil for nobody.
+	Sessions SessionObserver
 
 	// Verifier checks the session JWT at login; nil means the backend's JWKS
 	// (<APIURL>/.well-known/jwks.json). Tests replaying recorded tokens inject their own.
@@ -89,16 +101,49 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// CookieConfig describes the gateway's cookies (session, flow state, CSRF).
+// CookieConfig describes the gateway's cookies (session, flow state, CSRF, device).
 type CookieConfig struct {
-	Name     string        // session cookie name (default "hankogate"); others derive from it
+	// Name is the session cookie's name as is. The default is "__Host-hankogate" for
+	// host-only Secure cookies, "__Secure-hankogate" for Secure ones with a Domain, and
+	// "hankogate" without Secure: the prefixes make browsers refuse such a cookie set by a
+	// sibling subdomain or over plain http. The other cookies are named after Name without
+	// its prefix, as <prefix><base>_csrf, <base>_device and <base>_flow_<flow>_<n>, where
+	// <prefix> is "__Secure-" with Secure (their narrow path rules out "__Host-").
+	Name     string
 	Domain   string        // empty: host-only cookies
 	Insecure bool          // true drops the Secure attribute (plain-http development only)
 	SameSite http.SameSite // default Lax
 	Lifetime time.Duration // session cookie lifetime (default: the Hanko session's remaining lifetime)
 	// Keys are tried in order for decoding; the first one encodes. Hash keys are 32 or 64
-	// bytes, block keys 16, 24 or 32 bytes (AES).
+	// random bytes, block keys 32 (AES-256); see keyProblem for what counts as random.
 	Keys []KeyPair
+}
+
+// Cookie name prefixes (RFC 6265bis): browsers accept a __Secure- cookie only with Secure
+// from a secure origin, a __Host- cookie only, besides, with Path=/ and no Domain.
+const (
+	hostPrefix   = "__Host-"
+	securePrefix = "__Secure-"
+)
+
+// namePrefix is the strongest prefix the cookies allow: for the session cookie (Path=/)
+// __Host- when host-only, otherwise __Secure-; "" without Secure.
+func (c CookieConfig) namePrefix(session bool) string {
+	switch {
+	case c.Insecure:
+		return ""
+	case session && c.Domain == "":
+		return hostPrefix
+	}
+	return securePrefix
+}
+
+// cookieBase is name without a __Host- or __Secure- prefix.
+func cookieBase(name string) string {
+	if b, ok := strings.CutPrefix(name, hostPrefix); ok {
+		return b
+	}
+	return strings.TrimPrefix(name, securePrefix)
 }
 
 // KeyPair is one securecookie hash (HMAC) and block (AES) key pair.
@@ -118,3 +163,34 @@ var DefaultHeaders = []HeaderMapping{
 	{Name: "X-Auth-User-Id", Claim: "subject"},
 	{Name: "X-Auth-Email", Claim: "email"},
 }
+
+// SessionObserver is told what the gateway's session checks do. Its methods are called on
+// the request path (CacheResized also under no lock) and must be cheap.
+type SessionObserver interface {
+	// SessionChecked reports the outcome of one backend check (POST /sessions/validate).
+	SessionChecked(outcome CheckOutcome)
+	// GraceAdmitted reports a request admitted on its session's last answer because the
+	// backend could not be asked.
+	GraceAdmitted()
+	// CookieTampered reports a session cookie that no configured key produced.
+	CookieTampered()
+	// CacheResized reports a change of the number of cached sessions.
+	CacheResized(delta int)
+}
+
+// CheckOutcome is the result of a backend session check.
+type CheckOutcome string
+
+// Outcomes of a backend session check.
+const (
+	CheckValid       CheckOutcome = "valid"       // the session is valid
+	CheckInvalid     CheckOutcome = "invalid"     // revoked, expired or unknown: the session is refused
+	CheckUnavailable CheckOutcome = "unavailable" // no answer: transport failure, timeout, 5xx, 429
+)
+
+type nopObserver struct{}
+
+func (nopObserver) SessionChecked(CheckOutcome) {}
+func (nopObserver) GraceAdmitted()              {}
+func (nopObserver) CookieTampered()             {}
+func (nopObserver) CacheResized(int)            {}

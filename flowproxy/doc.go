@@ -5,28 +5,32 @@
 // State lives in the browser, sealed with the configured cookie keys (gorilla/securecookie,
 // HMAC + AES; the first key pair encodes, all decode):
 //
-//   - <name>: the session — Hanko's JWT (verified against the backend's JWKS at login), user id,
-//     session id and expiry. Path=/.
-//   - <name>_flow_<flow>_0…N: the last Flow API response of one flow plus the return URL (and,
-//     during a third-party sign-in, its PKCE code_verifier), compressed and split so that no
-//     Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any instance with the same keys can
-//     continue the flow; nothing is kept in memory per flow.
-//   - <name>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
-//   - <name>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
+//   - <name> (default __Host-hankogate): the session — Hanko's JWT (verified against the
+//     backend's JWKS at login), user id, session id and expiry. Path=/.
+//   - <p><base>_flow_<flow>_0…N (<p> is __Secure- with Secure cookies, <base> the name without
+//     prefix): the last Flow API response of one flow plus the return URL (and, during a
+//     third-party sign-in, its PKCE code_verifier), bound to the session it was stored under,
+//     compressed and split so that no Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any
+//     instance with the same keys can continue the flow; nothing is kept in memory per flow.
+//     A state read under another session (or none) is discarded; sign-in and sign-out delete
+//     all of them; the account page renders each answer of the backend once.
+//   - <p><base>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
+//   - <p><base>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
 //
 // A new flow's preflight is shown as a page whose capabilities form the passkey script
 // (<prefix>/assets/passkey.js) fills and submits at once; a browser without JavaScript
 // follows the page's <noscript> refresh to ?nojs=1, and the gateway answers for it with no
 // WebAuthn. Third-party sign-in comes back to <prefix>/callback (see thirdparty.go).
 //
-// Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value (so
-// an authenticated request costs a map lookup, no decryption, no allocation) and the logout
-// denylist (session ids refused until they expire).
+// Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value in an
+// LRU of Config.CacheSize (so an authenticated request costs a lookup, no decryption, no
+// allocation) and the logout denylist (session ids refused until they expire).
 //
-// Revocation: the backend is asked (POST /sessions/validate) about a session when this
-// instance first sees its cookie and then at most once per Config.Revalidate. If the backend
-// cannot be reached, the session keeps working for 5×Revalidate past its last confirmation
-// (or first sight) and the failure is logged; after that it is refused until the backend
-// answers. This keeps a backend outage from logging everybody out at once while bounding how
-// long a revoked session can live.
+// Revocation (auth.go): the backend is asked (POST /sessions/validate) about a session when
+// this instance first sees its cookie and then once per Config.Revalidate, in the background
+// before the answer falls due while the session is in use. Concurrent requests share one
+// check, which runs detached from any client's request. Without an answer (transport failure,
+// 5xx), a session this instance confirmed is admitted for Config.Grace past its last answer;
+// one it never confirmed gets 503 and keeps its cookie. Any other answer but a valid session
+// revokes it.
 package flowproxy

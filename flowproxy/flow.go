@@ -43,6 +43,11 @@ func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	head := r.Method == http.MethodHead
 	nojs := q.Get(noJSParam) != ""
 	st := g.loadState(r, flow)
+	if st != nil && st.Shown && !(nojs && st.Resp.Name == flowapi.StatePreflight) {
+		// The account page shows each answer of the backend once; this view gets a new one.
+		// (A preflight left for a browser without JavaScript is answered at the backend.)
+		st = nil
+	}
 	if st != nil && q.Get("new") == "" && !terminal(st.Resp.Name) {
 		// A newer return URL (the user went to another protected page meanwhile) wins.
 		dirty := false
@@ -75,7 +80,11 @@ func (g *Gateway) flowBearer(w http.ResponseWriter, r *http.Request, flow string
 	if flow != flowapi.FlowProfile {
 		return "", true
 	}
-	e := g.authenticate(r)
+	e, verdict := g.authenticate(r)
+	if verdict == unavailable {
+		g.serviceUnavailable(w, r)
+		return "", false
+	}
 	if e == nil {
 		q := url.Values{g.cfg.RedirectParam: {g.cfg.Prefix + "/account"}}
 		http.Redirect(w, r, g.cfg.Prefix+"/login?"+q.Encode(), http.StatusSeeOther)
@@ -153,6 +162,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 		return
 	}
 	st.Resp = resp
+	st.Shown = flow == flowapi.FlowProfile
 	if resp.Name != flowapi.StatePreflight {
 		// Shown right now, so not stored for later.
 		c.Notice, c.Alert = st.Notice, st.Alert
@@ -201,6 +211,9 @@ func (g *Gateway) show(w http.ResponseWriter, r *http.Request, c pageCtx, st *fl
 	if st.Resp.Name != flowapi.StatePreflight && (st.Notice != "" || st.Alert != "" || st.Go) {
 		st.Notice, st.Alert, st.Go = "", "", false
 		dirty = true
+	}
+	if st.Flow == flowapi.FlowProfile && !st.Shown {
+		st.Shown, dirty = true, true
 	}
 	if dirty && r.Method != http.MethodHead {
 		if err := g.saveState(w, r, st); err != nil {
@@ -251,6 +264,11 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	name := r.PostForm.Get(view.ActionField)
 	action := st.Resp.Actions[name]
 	if name == "" || action == nil || view.GatewayActions[name] {
+		if flow == flowapi.FlowProfile {
+			// The account page is never shown from a stored answer: ask the backend anew.
+			g.startFlow(w, r, c, flow, bearer, "", noticeGone, false)
+			return
+		}
 		c.Notice = noticeGone
 		g.renderState(w, r, c, st, http.StatusConflict)
 		return
@@ -271,7 +289,7 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	}
 	g.keepDeviceToken(w, res)
 	if flow == flowapi.FlowProfile && g.cfg.OnAccountAction != nil && accepted(res.Response) {
-		if e := g.authenticate(r); e != nil {
+		if e, _ := g.authenticate(r); e != nil {
 			g.cfg.OnAccountAction(r, e.identity, name)
 		}
 	}
@@ -309,7 +327,6 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		return
 	case flowapi.StateAccountDeleted:
 		g.endSession(w, r)
-		g.clearState(w, r, st.Flow)
 		g.message(w, r, http.StatusOK, "page.account_deleted")
 		return
 	case flowapi.StatePreflight:
@@ -413,10 +430,9 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 		g.message(w, r, http.StatusInternalServerError, "page.session_not_stored")
 		return
 	}
-	e := g.newAuthEntry(d, claims)
-	e.confirmed(now, g.cfg.Revalidate, g.grace())
-	g.auth.put(v, e, now)
-	g.clearState(w, r, st.Flow)
+	e := g.cacheConfirmed(v, d, claims, now)
+	// Every flow of the browser ends with a sign-in; none may continue under the new session.
+	g.clearStates(w, r)
 	// A new CSRF token for the signed-in browser: a token planted before login is useless after.
 	g.attrs.Delete(w, g.names.csrf, g.cfg.Prefix)
 	target := redirect.Target(st.Return, r.Host, g.cfg.AllowedRedirectHosts)

@@ -50,10 +50,7 @@ const (
 // servePage handles everything under the prefix; sub is the cleaned path below it.
 func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) {
 	h := w.Header()
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", g.csp)
+	g.pageHeaders(h)
 	if len(sub) > len("/assets/") && sub[:len("/assets/")] == "/assets/" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r)
@@ -94,6 +91,14 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 	default:
 		g.methodNotAllowed(w, r)
 	}
+}
+
+// pageHeaders are the security headers of every gateway page.
+func (g *Gateway) pageHeaders(h http.Header) {
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", g.csp)
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {

@@ -42,7 +42,7 @@ var families = map[string]string{
 // Families lists every template family a Page.Template can name.
 func Families() []string {
 	return []string{"login", "registration", "passcode", "password", "onboarding", "mfa",
-		"profile", "success", "error", "message", "generic"}
+		"profile", "success", "error", "message", "unavailable", "generic"}
 }
 
 // profileTarget names the hidden id input of an account page action whose candidates come
@@ -584,6 +584,15 @@ func deref(p *int) int {
 // text of key and whose text is that of key+".text".
 func Message(c Context, key string) *Page {
 	return &Page{Context: c, Template: "message", Heading: c.Msg.T(key), Intro: c.Msg.T(key + ".text")}
+}
+
+// Unavailable tells a signed-in browser that its session cannot be checked because the
+// sign-in service is unavailable, and offers to retry (a same-site URL).
+func Unavailable(c Context, retry string) *Page {
+	return &Page{Context: c, Template: "unavailable", State: "unavailable",
+		Heading: c.Msg.T("page.unavailable"),
+		Intro:   c.Msg.T("page.unavailable.text"),
+		Links:   []Link{{Href: retry, Label: c.Msg.T("link.try_again")}}}
 }
 
 // LogoutConfirm asks before signing out; its one form posts action "logout" to c.Path.
