@@ -60,6 +60,10 @@ func main() {
 	s := &soak{dir: *dir, bin: *bin,
 		gw: *portBase + 1, admin: *portBase + 2, proxyPort: *portBase + 3, up: *portBase + 4, smtpPort: *portBase + 5}
 	if err := s.run(*requests, *sessions, *revoked, *rate, *stopFor); err != nil {
+		if b, rerr := os.ReadFile(filepath.Join(s.dir, "gateway.log")); rerr == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			fmt.Fprintln(os.Stderr, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
 		log.Fatal(err)
 	}
 }
@@ -487,7 +491,13 @@ func (s *soak) signIn(ctx context.Context, n int) ([]string, []*testbrowser.Brow
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cookies[i], browsers[i], errs[i] = s.login(ctx, email, password, sourceIP(i))
+			// A sign-in can fail on a loaded machine (a Flow API call past its bound); the run
+			// needs its sessions, not a perfect sign-in record.
+			for range 3 {
+				if cookies[i], browsers[i], errs[i] = s.login(ctx, email, password, sourceIP(i)); errs[i] == nil {
+					break
+				}
+			}
 		})
 	}
 	wg.Wait()

@@ -30,6 +30,8 @@ type site struct {
 	hashKey, blockKey string
 	revalidate        string // the hanko revalidate option; empty for the default
 	starts            int
+	// global and embedded are extra lines for the global options and the embedded block.
+	global, embedded string
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
@@ -65,6 +67,7 @@ func (s *site) start() *gatewaytest.Process {
 	admin %s
 	skip_install_trust
 	grace_period 10s
+	%s
 }
 
 %s {
@@ -83,11 +86,12 @@ func (s *site) start() *gatewaytest.Process {
 			}
 			rp_id localhost
 			origins %s
+			%s
 		}
 	}
 	reverse_proxy %s
 }
-`, admin, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, upstream.Host)
+`, admin, s.global, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
 	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
 	gw.Admin = admin
 	return gw
