@@ -23,9 +23,9 @@ type Server struct {
 	mailer Mailer
 	// messages words the passcode mails in the user's language.
 	messages *messages.Catalog
-	flows  map[string]*flowDef
-	locks  flowLocks
-	hashes hashPool
+	flows    map[string]*flowDef
+	locks    flowLocks
+	hashes   hashPool
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
