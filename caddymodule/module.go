@@ -41,6 +41,17 @@ type Handler struct {
 	Templates string `json:"templates,omitempty"`
 	// Title is shown on every gateway page.
 	Title string `json:"title,omitempty"`
+	// Messages is a directory of <language>.json message catalogues that add languages or
+	// override texts of the built-in ones (pages and the embedded backend's mails).
+	Messages string `json:"messages,omitempty"`
+	// BackURL is where the account page links back to (default /).
+	BackURL string `json:"back_url,omitempty"`
+	// Logo is an http(s) URL or an image file shown on every page.
+	Logo string `json:"logo,omitempty"`
+	// BrandColor is a CSS colour for buttons and links.
+	BrandColor string `json:"brand_color,omitempty"`
+	// CSS is a stylesheet file served under <prefix>/assets/ after the gateway's own.
+	CSS string `json:"css,omitempty"`
 	// RedirectHosts lists other hosts a return URL (?rd=) may point to.
 	RedirectHosts []string `json:"redirect_hosts,omitempty"`
 	// Timeout bounds every call to the Flow API.
@@ -59,6 +70,7 @@ type Handler struct {
 	gateway  *flowproxy.Gateway
 	embedded *embeddedBackend // nil with a remote API
 	metrics  *metrics
+	strip    *identityStrip // in front of the server's routes
 }
 
 // CookieConfig configures the session cookie (the gateway's other cookies derive from it).
@@ -129,15 +141,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg.Transport = h.metrics.instrument(cfg.Transport)
 	cfg.Logger = h.logger
 	cfg.ClientIP = clientIP
+	cfg.TrustForwarded = fromTrustedProxy
 	cfg.OnAuthenticated = setAuthPlaceholders
-	cfg.OnSignedIn = h.metrics.signedIn
+	audit := &auditLog{log: h.logger.Named("audit"), metrics: h.metrics}
 	cfg.OnRejected = h.metrics.rejected
+	audit.hook(&cfg)
 	cfg.Sessions = h.metrics
 
 	if h.gateway, err = flowproxy.New(cfg); err != nil {
 		return fmt.Errorf("hanko: %w", err)
 	}
-	return nil
+	h.strip, err = installIdentityStrip(ctx, h.gateway.IdentityHeaders())
+	return err
 }
 
 // Validate reports every config problem at once, each naming its option.
@@ -169,6 +184,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP hands the request to the gateway, which calls next only for requests allowed
 // through (valid session or public path).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.strip.inFront(h.logger) {
+		return caddyhttp.Error(http.StatusInternalServerError, errStripMissing)
+	}
 	if h.embedded != nil && h.embedded.serveExposed(w, r) {
 		return nil
 	}
@@ -249,6 +267,13 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// fromTrustedProxy reports whether Caddy found r to come from one of the server's
+// trusted_proxies, whose X-Forwarded-* headers then count.
+func fromTrustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
 }
 
 // Interface guards
