@@ -5,7 +5,7 @@
 //
 // The backend is an embedded-backend server (flowserver) in this process behind a TCP proxy
 // that can refuse connections ("stopped"); the gateway is a separate hankogate process
-// pointed at the proxy with `api`. Sessions are real: one user registers and then signs in
+// pointed at the proxy with `api`. Sessions are real: a user per 4 sessions registers and signs in
 // once per session through the gateway's pages. Some sessions are signed out before the run
 // and their cookies replayed during it, with forged cookies, to prove that nothing without a
 // valid session reaches the upstream.
