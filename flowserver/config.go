@@ -50,6 +50,11 @@ type Config struct {
 	// Mailer, when set, delivers passcode mails instead of SMTP or the development log
 	// (tests capture codes with it).
 	Mailer Mailer
+
+	// SignupDomains, when set, limits registration (with Signup on) to addresses of these
+	// domains; "*.example.com" stands for the subdomains of example.com. Other addresses get
+	// value_invalid_error on the email input of registration_init.
+	SignupDomains []string
 }
 
 // SMTPConfig names the mail server passcodes are sent through.
