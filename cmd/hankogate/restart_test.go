@@ -29,6 +29,8 @@ type site struct {
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
 	starts            int
+	// extra lines of the hanko block and of its embedded block
+	handlerExtra, embeddedExtra string
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
@@ -66,12 +68,12 @@ func (s *site) start() *gatewaytest.Process {
 	hanko {
 		public /public/*
 		# bcrypt on a loaded two-core machine can be slow
-		timeout 2m
+		timeout 2m%s
 		cookie {
 			secure off%s
 		}
 		embedded {
-			db %s
+			db %s%s
 			smtp %s:%d {
 				from gate@example.com
 				tls none
@@ -82,8 +84,8 @@ func (s *site) start() *gatewaytest.Process {
 	}
 	reverse_proxy %s
 }
-`, admin, s.url, keys, s.db(), smtpHost, smtpPort, s.url, upstream.Host)
-	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
+`, admin, s.url, s.handlerExtra, keys, s.db(), s.embeddedExtra, smtpHost, smtpPort, s.url, upstream.Host)
+	gw := startGateway(s.t, s.home, s.configName(), config)
 	gw.Admin = admin
 	return gw
 }
@@ -133,6 +135,9 @@ func assertNotLogged(t *testing.T, gw *gatewaytest.Process, secrets map[string]s
 		}
 	}
 }
+
+// configName names the config of the latest start (its file is <home>/<name>.Caddyfile).
+func (s *site) configName() string { return fmt.Sprintf("gateway-%d", s.starts) }
 
 // db is the site's SQLite file.
 func (s *site) db() string { return filepath.Join(s.home.Dir, "users.db") }
