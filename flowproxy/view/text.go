@@ -198,6 +198,8 @@ var inputErrorText = map[string]string{
 	"invalid_metadata_error":                      "The metadata must be a JSON object (at most 3000 characters) or null.",
 	"password_login/password/value_invalid_error": "The password is not correct.",
 	"email/value_invalid_error":                   "Please enter a valid email address.",
+	// The embedded backend's signup domains refuse other addresses with this code too.
+	"register_login_identifier/email/value_invalid_error": "Sign-up is not possible with this email address. Please check it or use another one.",
 }
 
 // maxText bounds any API-provided text shown on a page; a hostile backend may send megabytes.
