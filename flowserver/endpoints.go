@@ -144,14 +144,24 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 	defer close(s.cleanupDone)
 	t := time.NewTicker(maintenanceInterval)
 	defer t.Stop()
+	watch := time.NewTicker(keyWatchInterval)
+	defer watch.Stop()
 	for {
 		if err := s.store.Read().DeleteExpired(s.baseCtx, s.now()); err != nil {
 			s.log.Warn("delete expired rows", zap.Error(err))
 		}
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-stop:
+				return
+			case <-watch.C:
+				if err := s.watchKeys(s.baseCtx); err != nil {
+					s.log.Warn("signing key reload", zap.Error(err))
+				}
+			case <-t.C:
+				break wait
+			}
 		}
 		// Open did the first key check; each tick does the next.
 		if err := s.maintainKeys(s.baseCtx); err != nil {

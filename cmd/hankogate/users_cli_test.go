@@ -192,3 +192,77 @@ func TestUsersMoveToAnotherDatabase(t *testing.T) {
 	}
 }
 
+
+// TestAdminCommandsOnAFile runs the commands on a database file (--db) without a server:
+// wrong paths and bad documents fail with a clear message and write nothing, a Hanko export
+// imports (from standard input), a second import of the same users is refused line by
+// line, and the signing keys can be rotated and the replaced one removed.
+func TestAdminCommandsOnAFile(t *testing.T) {
+	s := &site{t: t, home: gatewaytest.NewHome(t)}
+	fails := func(wantErr string, args ...string) {
+		t.Helper()
+		out, errOut, err := s.cli(args...)
+		if err == nil || !strings.Contains(errOut, wantErr) {
+			t.Errorf("hankogate %s: %v\nstdout %s\nstderr %s\nwant an error with %q", strings.Join(args, " "), err, out, errOut, wantErr)
+		}
+	}
+	db := s.db()
+	fails("no database at", "users", "list", "--db", db)
+	fails("either --db or --config", "users", "list", "--db", db, "--config", "Caddyfile")
+	fails("no hanko handler with the embedded backend", "users", "list", "--config", writeFile(t, "Caddyfile", "localhost {\n\trespond ok\n}\n"), "--adapter", "caddyfile")
+
+	bad := writeFile(t, "bad.json", "[\n  {\"emails\": [{\"address\": \"a@example.com\", \"is_primary\": true, \"is_verified\": true}]},\n  {\"user_id\": \"nope\", \"emails\": []}\n]\n")
+	fails("line 3: [1].user_id: \"nope\" is not a UUID", "users", "import", "-i", bad, "--db", db)
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a refused import created the database: %v", err)
+	}
+
+	sample, err := os.ReadFile(filepath.Join("..", "..", "flowserver", "transfer", "testdata", "hanko-export.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "users", "import", "-i", "-", "--db", db)
+	cmd.Env, cmd.Stdin = s.home.Env(), bytes.NewReader(sample)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "imported 3 user(s)") {
+		t.Fatalf("import of a Hanko export: %v\n%s", err, out)
+	}
+	again := writeFile(t, "again.json", string(sample))
+	fails("line 3: [0].user_id: a user with id 7f0b6a0e-5d2c-4c8e-9d6b-2c1f3e4a5b6c already exists", "users", "import", "-i", again, "--db", db)
+	list := s.adminDB("users", "list")
+	for _, want := range []string{"ada@example.com", "password, 1 passkey, 1 security key, totp", "grace", "linus@example.net", "passcode only"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("users list lacks %q:\n%s", want, list)
+		}
+	}
+	if n := strings.Count(list, "\n"); n != 4 {
+		t.Errorf("users list after a refused second import:\n%s", list)
+	}
+	fails("not an e-mail address", "users", "add", "not-an-address", "--db", db)
+	fails("already belongs to a user", "users", "add", "ADA@example.com", "--db", db)
+	s.adminDB("users", "delete", "grace")
+	fails("no such user", "users", "delete", "grace", "--db", db)
+
+	if out := s.adminDB("keys", "list"); out != "" {
+		t.Errorf("keys of a database no server has opened: %q", out)
+	}
+	// Opening the database as a server creates the first key; the rotation adds the next.
+	keys := strings.Split(strings.TrimSpace(s.adminDB("keys", "rotate")), "\n")
+	if len(keys) != 2 || !strings.Contains(keys[0], "signs new sessions") || !strings.Contains(keys[1], "verifies until") {
+		t.Fatalf("keys after a rotation:\n%s", strings.Join(keys, "\n"))
+	}
+	newest, older := strings.Fields(keys[0])[0], strings.Fields(keys[1])[0]
+	fails("rotate first", "keys", "remove", newest, "--db", db)
+	fails("unknown signing key", "keys", "remove", "no-such-kid", "--db", db)
+	if out := s.adminDB("keys", "remove", older); strings.Contains(out, older) || !strings.Contains(out, newest) {
+		t.Errorf("keys after removing %s:\n%s", older, out)
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

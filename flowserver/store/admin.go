@@ -125,3 +125,12 @@ func (s *Store) Snapshot(ctx context.Context, fn func(Q) error) error {
 	}
 	return err
 }
+
+// SigningKeyIDs lists the key ids in SigningKeys' order (newest first), without the keys.
+func (q Q) SigningKeyIDs(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, q, "list signing key ids", func(scan func(...any) error) (string, error) {
+		var kid string
+		err := scan(&kid)
+		return kid, err
+	}, `SELECT kid FROM signing_keys ORDER BY created_at DESC, kid`)
+}
