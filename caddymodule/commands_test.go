@@ -54,10 +54,10 @@ func TestEmbeddedConfigIn(t *testing.T) {
 	if err != nil || cfg.DBPath != a || cfg.KeyRotation.Hours() != 2 {
 		t.Errorf("one embedded backend: %+v, %v", cfg, err)
 	}
-	if _, err := embeddedConfigIn(doc(`{"handler":"hanko","embedded":{"db":"` + a + `"}}`, `{"handler":"hanko","embedded":{"db":"` + a + `"}}`)); err != nil {
+	if _, err := embeddedConfigIn(doc(`{"handler":"hanko","embedded":{"db":"`+a+`"}}`, `{"handler":"hanko","embedded":{"db":"`+a+`"}}`)); err != nil {
 		t.Errorf("two handlers on one database: %v", err)
 	}
-	if _, err := embeddedConfigIn(doc(`{"handler":"hanko","embedded":{"db":"` + a + `"}}`, `{"handler":"hanko","embedded":{"db":"` + b + `"}}`)); err == nil || !strings.Contains(err.Error(), "--db") {
+	if _, err := embeddedConfigIn(doc(`{"handler":"hanko","embedded":{"db":"`+a+`"}}`, `{"handler":"hanko","embedded":{"db":"`+b+`"}}`)); err == nil || !strings.Contains(err.Error(), "--db") {
 		t.Errorf("two databases: %v", err)
 	}
 	if _, err := embeddedConfigIn(doc(`{"handler":"hanko","api":"https://hanko.example.com"}`)); err == nil {

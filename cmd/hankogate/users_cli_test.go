@@ -192,7 +192,6 @@ func TestUsersMoveToAnotherDatabase(t *testing.T) {
 	}
 }
 
-
 // TestAdminCommandsOnAFile runs the commands on a database file (--db) without a server:
 // wrong paths and bad documents fail with a clear message and write nothing, a Hanko export
 // imports (from standard input), a second import of the same users is refused line by
