@@ -140,9 +140,8 @@ A user is named by id, e-mail address or username.
 Lists the embedded backend's JWT signing keys, makes a new key sign from now on (rotate),
 or deletes a replaced key at once (remove), ending every session it signed.
 
-Running servers on the same database accept tokens of a new key at once and sign with it
-after their next hourly key check; a removed key is dropped by them at that check too
-(restart them to make either immediate). The database is found as for "users".
+Servers running on the same database accept tokens of a new key at once and sign with it,
+or drop a removed key, within a minute. The database is found as for "users".
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			databaseFlags(cmd)

@@ -42,8 +42,8 @@ type Config struct {
 	// Open and hourly. Replaced keys stay in the JWKS, and tokens they signed stay valid,
 	// until those tokens have expired (SessionLifetime after the replacement, plus a
 	// margin of about an hour); then they are deleted. Processes sharing the database
-	// accept a rotated key at once, and sign with it from their next hourly check at the
-	// latest. See also Server.RotateSigningKey.
+	// accept a rotated key at once, and sign with it from their next key watch (within a
+	// minute). See also Server.RotateSigningKey.
 	KeyRotation time.Duration
 	Logger      *zap.Logger
 	Now         func() time.Time // tests; default time.Now
