@@ -48,25 +48,15 @@ A user is named by id, e-mail address or username.
 			databaseFlags(cmd)
 			cmd.AddCommand(
 				leaf("list [--json]", "Lists every user with address, sign-in methods and last sign-in", cobra.NoArgs,
-					func(c *cobra.Command, _ []string, db *dbTarget) error {
-						a, closeDB, err := db.admin(c.Context(), false)
-						if err != nil {
-							return err
-						}
-						defer closeDB()
+					adminCmd(false, func(c *cobra.Command, _ []string, a *useradmin.Admin) error {
 						users, err := a.List(c.Context())
 						if err != nil {
 							return err
 						}
 						return useradmin.WriteUsers(c.OutOrStdout(), users, flagBool(c, "json"))
-					}, jsonFlag),
+					}), jsonFlag),
 				leaf("add <email> [--username <name>]", "Creates a user with a verified address, who then signs in with a passcode", cobra.ExactArgs(1),
-					func(c *cobra.Command, args []string, db *dbTarget) error {
-						a, closeDB, err := db.admin(c.Context(), true)
-						if err != nil {
-							return err
-						}
-						defer closeDB()
+					adminCmd(true, func(c *cobra.Command, args []string, a *useradmin.Admin) error {
 						username, _ := c.Flags().GetString("username")
 						u, err := a.Add(c.Context(), args[0], username)
 						if err != nil {
@@ -75,48 +65,33 @@ A user is named by id, e-mail address or username.
 						fmt.Fprintf(c.OutOrStdout(), "added user %s <%s>; they sign in with a passcode sent to that address and can add a passkey or password on the account page\n",
 							u.ID, strings.ToLower(strings.TrimSpace(args[0])))
 						return nil
-					}, func(c *cobra.Command) { c.Flags().String("username", "", "Username of the new user") }),
+					}), func(c *cobra.Command) { c.Flags().String("username", "", "Username of the new user") }),
 				leaf("delete <user>", "Deletes a user with addresses, credentials and sessions", cobra.ExactArgs(1),
-					func(c *cobra.Command, args []string, db *dbTarget) error {
-						a, closeDB, err := db.admin(c.Context(), false)
-						if err != nil {
-							return err
-						}
-						defer closeDB()
+					adminCmd(false, func(c *cobra.Command, args []string, a *useradmin.Admin) error {
 						u, err := a.Delete(c.Context(), args[0])
 						if err != nil {
 							return err
 						}
 						fmt.Fprintf(c.OutOrStdout(), "deleted user %s; gateways refuse its sessions within their revalidate interval\n", u.ID)
 						return nil
-					}),
+					})),
 				leaf("sessions <user> [--json]", "Lists a user's sessions", cobra.ExactArgs(1),
-					func(c *cobra.Command, args []string, db *dbTarget) error {
-						a, closeDB, err := db.admin(c.Context(), false)
-						if err != nil {
-							return err
-						}
-						defer closeDB()
+					adminCmd(false, func(c *cobra.Command, args []string, a *useradmin.Admin) error {
 						_, sessions, err := a.Sessions(c.Context(), args[0])
 						if err != nil {
 							return err
 						}
 						return useradmin.WriteSessions(c.OutOrStdout(), sessions, flagBool(c, "json"))
-					}, jsonFlag),
+					}), jsonFlag),
 				leaf("revoke <user>", "Ends every session of a user", cobra.ExactArgs(1),
-					func(c *cobra.Command, args []string, db *dbTarget) error {
-						a, closeDB, err := db.admin(c.Context(), false)
-						if err != nil {
-							return err
-						}
-						defer closeDB()
+					adminCmd(false, func(c *cobra.Command, args []string, a *useradmin.Admin) error {
 						u, n, err := a.Revoke(c.Context(), args[0])
 						if err != nil {
 							return err
 						}
 						fmt.Fprintf(c.OutOrStdout(), "ended %d session(s) of user %s; gateways refuse them within their revalidate interval\n", n, u.ID)
 						return nil
-					}),
+					})),
 				leaf("export -o <file>", "Writes every user in Hanko's user import/export format", cobra.NoArgs, cmdExport,
 					func(c *cobra.Command) {
 						c.Flags().StringP("output", "o", "", "Output file (- for standard output); it holds password hashes and TOTP secrets")
@@ -311,12 +286,17 @@ func openDB(ctx context.Context, path string, create bool) (*store.Store, error)
 	return store.Open(ctx, path)
 }
 
-func (t *dbTarget) admin(ctx context.Context, create bool) (*useradmin.Admin, func(), error) {
-	st, err := t.open(ctx, create)
-	if err != nil {
-		return nil, nil, err
+// adminCmd is the run of a users subcommand that works with an Admin of the database
+// (create: it may make a new database).
+func adminCmd(create bool, fn func(c *cobra.Command, args []string, a *useradmin.Admin) error) func(*cobra.Command, []string, *dbTarget) error {
+	return func(c *cobra.Command, args []string, db *dbTarget) error {
+		st, err := db.open(c.Context(), create)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(c, args, useradmin.New(st, nil))
 	}
-	return useradmin.New(st, nil), func() { st.Close() }, nil
 }
 
 // withServer runs fn on an embedded server opened on the database (the key functions live

@@ -7,8 +7,9 @@ import (
 
 // keyWatchInterval is how often the loaded keys are compared with the database, so that a
 // key rotated or removed by another process (the keys command, another server) signs or
-// stops verifying here within a minute rather than at the next hourly maintenance.
-const keyWatchInterval = time.Minute
+// stops verifying here within a minute rather than at the next hourly maintenance. (A
+// variable for tests that need a server which has not reloaded.)
+var keyWatchInterval = time.Minute
 
 // watchKeys reloads the keys when the database holds another set than the one loaded (one
 // small query when nothing changed).

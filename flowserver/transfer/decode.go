@@ -272,37 +272,41 @@ func (d decoder) emails(n *node, path string) ([]Email, []int) {
 }
 
 func (d decoder) password(n *node, path string) *Password {
-	m := d.object(n, path, "password", "created_at", "updated_at")
-	if m == nil {
+	hash, created, updated, ok := d.timedSecret(n, path, "password", func(s string) bool {
+		_, err := bcrypt.Cost([]byte(s))
+		return err == nil
+	}, "is not a bcrypt hash such as $2a$12$… (clear passwords cannot be imported)")
+	if !ok {
 		return nil
 	}
-	p := &Password{CreatedAt: d.optTime(m, path, "created_at"), UpdatedAt: d.optTime(m, path, "updated_at")}
-	if v, ok := d.required(n, m, path, "password"); ok {
-		if s, ok := d.str(v, path+".password"); ok {
-			if _, err := bcrypt.Cost([]byte(s)); err != nil {
-				d.add(v, path+".password", "is not a bcrypt hash such as $2a$12$… (clear passwords cannot be imported)")
-			}
-			p.Password = s
-		}
-	}
-	return p
+	return &Password{Password: hash, CreatedAt: created, UpdatedAt: updated}
 }
 
 func (d decoder) otpSecret(n *node, path string) *OTPSecret {
-	m := d.object(n, path, "secret", "created_at", "updated_at")
-	if m == nil {
+	secret, created, updated, ok := d.timedSecret(n, path, "secret", flowserver.ValidTOTPSecret, "is not a base32 TOTP secret")
+	if !ok {
 		return nil
 	}
-	o := &OTPSecret{CreatedAt: d.optTime(m, path, "created_at"), UpdatedAt: d.optTime(m, path, "updated_at")}
-	if v, ok := d.required(n, m, path, "secret"); ok {
-		if s, ok := d.str(v, path+".secret"); ok {
-			if !flowserver.ValidTOTPSecret(s) {
-				d.add(v, path+".secret", "is not a base32 TOTP secret")
+	return &OTPSecret{Secret: secret, CreatedAt: created, UpdatedAt: updated}
+}
+
+// timedSecret reads the password and OTP objects: {<key>: string, created_at, updated_at},
+// the string checked by valid (invalid says what is wrong otherwise). ok is false when n is
+// not such an object.
+func (d decoder) timedSecret(n *node, path, key string, valid func(string) bool, invalid string) (value string, created, updated *time.Time, ok bool) {
+	m := d.object(n, path, key, "created_at", "updated_at")
+	if m == nil {
+		return "", nil, nil, false
+	}
+	if v, ok := d.required(n, m, path, key); ok {
+		if s, ok := d.str(v, path+"."+key); ok {
+			if !valid(s) {
+				d.add(v, path+"."+key, "%s", invalid)
 			}
-			o.Secret = s
+			value = s
 		}
 	}
-	return o
+	return value, d.optTime(m, path, "created_at"), d.optTime(m, path, "updated_at"), true
 }
 
 var credentialFields = []string{"id", "name", "public_key", "attestation_type", "aaguid", "sign_count", "last_used_at",

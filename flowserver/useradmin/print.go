@@ -32,20 +32,31 @@ type Methods struct {
 
 // WriteUsers prints users as a table, or with asJSON as a JSON array of UserJSON.
 func WriteUsers(w io.Writer, users []*store.UserOverview, asJSON bool) error {
+	return write(w, users, asJSON, func(u *store.UserOverview) UserJSON {
+		return UserJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Username: u.Username,
+			CreatedAt: u.CreatedAt, LastSignIn: u.LastSignIn,
+			Methods: Methods{Password: u.Password, Passkeys: u.Passkeys, SecurityKeys: u.SecurityKeys, TOTP: u.TOTP}}
+	}, "ID\tEMAIL\tVERIFIED\tUSERNAME\tCREATED\tLAST SIGN-IN\tMETHODS", func(u *store.UserOverview) []string {
+		return []string{u.ID, dash(u.Email), yesNo(u.EmailVerified), dash(u.Username), stamp(&u.CreatedAt), stamp(u.LastSignIn), methods(u)}
+	})
+}
+
+// write prints items as a JSON array of their toJSON forms, or as a table with header
+// (tab-separated) and one row per item.
+func write[T, J any](w io.Writer, items []T, asJSON bool, toJSON func(T) J, header string, row func(T) []string) error {
 	if asJSON {
-		out := make([]UserJSON, len(users))
-		for i, u := range users {
-			out[i] = UserJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Username: u.Username,
-				CreatedAt: u.CreatedAt, LastSignIn: u.LastSignIn,
-				Methods: Methods{Password: u.Password, Passkeys: u.Passkeys, SecurityKeys: u.SecurityKeys, TOTP: u.TOTP}}
+		out := make([]J, len(items))
+		for i, it := range items {
+			out[i] = toJSON(it)
 		}
-		return writeJSON(w, out)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tVERIFIED\tUSERNAME\tCREATED\tLAST SIGN-IN\tMETHODS")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, dash(u.Email), yesNo(u.EmailVerified), dash(u.Username),
-			stamp(&u.CreatedAt), stamp(u.LastSignIn), methods(u))
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
 	}
 	return tw.Flush()
 }
@@ -89,27 +100,12 @@ type SessionJSON struct {
 
 // WriteSessions prints sessions as a table, or with asJSON as a JSON array of SessionJSON.
 func WriteSessions(w io.Writer, sessions []*store.Session, asJSON bool) error {
-	if asJSON {
-		out := make([]SessionJSON, len(sessions))
-		for i, s := range sessions {
-			out[i] = SessionJSON{ID: s.ID, CreatedAt: s.CreatedAt, LastUsed: s.LastUsed, ExpiresAt: s.ExpiresAt,
-				IPAddress: s.IPAddress, UserAgent: s.UserAgent}
-		}
-		return writeJSON(w, out)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
-	for _, s := range sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(&s.CreatedAt), stamp(&s.LastUsed), stamp(&s.ExpiresAt),
-			dash(s.IPAddress), dash(oneLine(s.UserAgent)))
-	}
-	return tw.Flush()
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return write(w, sessions, asJSON, func(s *store.Session) SessionJSON {
+		return SessionJSON{ID: s.ID, CreatedAt: s.CreatedAt, LastUsed: s.LastUsed, ExpiresAt: s.ExpiresAt,
+			IPAddress: s.IPAddress, UserAgent: s.UserAgent}
+	}, "SESSION\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT", func(s *store.Session) []string {
+		return []string{s.ID, stamp(&s.CreatedAt), stamp(&s.LastUsed), stamp(&s.ExpiresAt), dash(s.IPAddress), dash(oneLine(s.UserAgent))}
+	})
 }
 
 func stamp(t *time.Time) string {
