@@ -321,7 +321,7 @@ func signupArg(d *caddyfile.Dispenser) (*bool, []string, error) {
 		return &on, args[1:], nil
 	}
 	if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
-		return nil, nil, d.Errf("signup: want on, off or domains <domains...>, not %q", strings.Join(args, " "))
+		return nil, nil, d.Errf("signup: unknown value %q (want on, off or domains <domains...>)", strings.Join(args, " "))
 	}
 	on := args[0] == "on"
 	return &on, nil, nil
