@@ -53,6 +53,8 @@ func find(ctx context.Context, q store.Q, ref string) (*store.User, error) {
 		var e *store.Email
 		if e, err = q.EmailByAddress(ctx, strings.ToLower(ref)); err == nil {
 			u, err = q.GetUser(ctx, e.UserID)
+		} else if errors.Is(err, store.ErrNotFound) {
+			u, err = q.UserByUsername(ctx, ref) // imported usernames may contain @
 		}
 	default:
 		u, err = q.UserByUsername(ctx, ref)
