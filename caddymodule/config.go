@@ -35,6 +35,11 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		AllowedRedirectHosts: h.RedirectHosts,
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
+		CacheSize:            h.CacheSize,
+	}
+	if h.Grace != nil {
+		grace := time.Duration(*h.Grace)
+		gw.Grace = &grace
 	}
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)
