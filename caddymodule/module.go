@@ -124,7 +124,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if h.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
 			return err
 		}
-		cfg.Transport = flowclient.HandlerTransport(h.embedded.server)
+		cfg.Transport = flowclient.HandlerTransport(h.embedded.inProcess())
 	}
 	cfg.Transport = h.metrics.instrument(cfg.Transport)
 	cfg.Logger = h.logger

@@ -29,8 +29,9 @@ type site struct {
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
 	starts            int
-	// extra lines of the hanko block and of its embedded block
-	handlerExtra, embeddedExtra string
+	// global and embedded are extra lines for the global options and the embedded block,
+	// handlerExtra extra lines of the hanko block (each starting with a newline).
+	global, embedded, handlerExtra string
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
@@ -62,6 +63,7 @@ func (s *site) start() *gatewaytest.Process {
 	admin %s
 	skip_install_trust
 	grace_period 10s
+	%s
 }
 
 %s {
@@ -73,18 +75,19 @@ func (s *site) start() *gatewaytest.Process {
 			secure off%s
 		}
 		embedded {
-			db %s%s
+			db %s
 			smtp %s:%d {
 				from gate@example.com
 				tls none
 			}
 			rp_id localhost
 			origins %s
+			%s
 		}
 	}
 	reverse_proxy %s
 }
-`, admin, s.url, s.handlerExtra, keys, s.db(), s.embeddedExtra, smtpHost, smtpPort, s.url, upstream.Host)
+`, admin, s.global, s.url, s.handlerExtra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
 	gw := startGateway(s.t, s.home, s.configName(), config)
 	gw.Admin = admin
 	return gw

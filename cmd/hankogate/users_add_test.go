@@ -20,7 +20,7 @@ var addedID = regexp.MustCompile(`added user ([0-9a-f-]{36}) <`)
 // the page, without a mail.
 func TestInvitedUser(t *testing.T) {
 	s := newSite(t, false)
-	s.embeddedExtra = "\n\t\t\tsignup domains example.com"
+	s.embedded = "signup domains example.com"
 	const email, password = "ops@partner.test", "invited password 1"
 	m := addedID.FindStringSubmatch(s.adminDB("users", "add", "OPS@partner.test", "--username", "ops"))
 	if m == nil {
