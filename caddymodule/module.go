@@ -59,6 +59,7 @@ type Handler struct {
 	gateway  *flowproxy.Gateway
 	embedded *embeddedBackend // nil with a remote API
 	metrics  *metrics
+	strip    *identityStrip // in front of the server's routes
 }
 
 // CookieConfig configures the session cookie (the gateway's other cookies derive from it).
@@ -129,6 +130,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg.Transport = h.metrics.instrument(cfg.Transport)
 	cfg.Logger = h.logger
 	cfg.ClientIP = clientIP
+	cfg.TrustForwarded = fromTrustedProxy
 	cfg.OnAuthenticated = setAuthPlaceholders
 	cfg.OnSignedIn = h.metrics.signedIn
 	cfg.OnRejected = h.metrics.rejected
@@ -137,7 +139,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.gateway, err = flowproxy.New(cfg); err != nil {
 		return fmt.Errorf("hanko: %w", err)
 	}
-	return nil
+	h.strip, err = installIdentityStrip(ctx, h.gateway.IdentityHeaders())
+	return err
 }
 
 // Validate reports every config problem at once, each naming its option.
@@ -169,6 +172,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP hands the request to the gateway, which calls next only for requests allowed
 // through (valid session or public path).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.strip.inFront(h.logger) {
+		return caddyhttp.Error(http.StatusInternalServerError, errStripMissing)
+	}
 	if h.embedded != nil && h.embedded.serveExposed(w, r) {
 		return nil
 	}
@@ -249,6 +255,13 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// fromTrustedProxy reports whether Caddy found r to come from one of the server's
+// trusted_proxies, whose X-Forwarded-* headers then count.
+func fromTrustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
 }
 
 // Interface guards

@@ -111,10 +111,6 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("public: %w", err)
 	}
-	names := make([]string, len(cfg.Headers))
-	for i, h := range cfg.Headers {
-		names[i] = h.Name
-	}
 	pairs := make([][]byte, 0, 2*len(cfg.Cookie.Keys))
 	for _, k := range cfg.Cookie.Keys {
 		pairs = append(pairs, k.Hash, k.Block)
@@ -140,7 +136,7 @@ func New(cfg Config) (*Gateway, error) {
 		renderer:     renderer,
 		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
 		public:       public,
-		identity:     access.NewHeaderNames(names),
+		identity:     access.NewHeaderNames(headerNames(cfg.Headers)),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
 		names:        newCookieNames(cfg.Cookie),
 		sessionCodec: session.NewCodec(n, pairs),
@@ -156,6 +152,18 @@ func New(cfg Config) (*Gateway, error) {
 		bgSlots:      make(chan struct{}, maxBackgroundChecks),
 	}
 	return g, nil
+}
+
+// IdentityHeaders are the names of the identity headers the gateway sets and strips (the
+// configured ones, or DefaultHeaders), for a host that strips them before other handlers.
+func (g *Gateway) IdentityHeaders() []string { return headerNames(g.cfg.Headers) }
+
+func headerNames(mappings []HeaderMapping) []string {
+	names := make([]string, len(mappings))
+	for i, h := range mappings {
+		names[i] = h.Name
+	}
+	return names
 }
 
 // Close stops background session checks (waiting for them) and releases the gateway's
@@ -189,7 +197,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
-	if g.public.Match(p) {
+	// Public is decided on the path as the upstream will receive it, not on Go's decoding.
+	if g.public.Match(r.URL.EscapedPath()) {
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
@@ -221,6 +230,13 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, v verdict) {
 	w.WriteHeader(http.StatusUnauthorized)
 	body, _ := json.Marshal(map[string]string{"error": "unauthorized", "login": login})
 	_, _ = w.Write(body)
+}
+
+// origin is the scheme://host the browser addressed; X-Forwarded-Proto/-Host count only
+// when Config.TrustForwarded says r came from a trusted proxy.
+func (g *Gateway) origin(r *http.Request) string {
+	scheme, host := access.Origin(r, g.cfg.TrustForwarded != nil && g.cfg.TrustForwarded(r))
+	return scheme + "://" + host
 }
 
 // unavailableRetry is the Retry-After of the 503 answering a session that cannot be checked.
