@@ -28,10 +28,10 @@ type site struct {
 	smtp     *testsmtp.Server
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
+	revalidate        string // the hanko revalidate option; empty for the default
 	starts            int
-	// global and embedded are extra lines for the global options and the embedded block,
-	// handlerExtra extra lines of the hanko block (each starting with a newline).
-	global, embedded, handlerExtra string
+	// global and embedded are extra lines for the global options and the embedded block.
+	global, embedded string
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
@@ -57,6 +57,10 @@ func (s *site) start() *gatewaytest.Process {
 	upstream, err := url.Parse(s.upstream.URL)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	extra := ""
+	if s.revalidate != "" {
+		extra = "\n\t\trevalidate " + s.revalidate
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
 	config := fmt.Sprintf(`{
@@ -87,7 +91,7 @@ func (s *site) start() *gatewaytest.Process {
 	}
 	reverse_proxy %s
 }
-`, admin, s.global, s.url, s.handlerExtra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
+`, admin, s.global, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
 	gw := startGateway(s.t, s.home, s.configName(), config)
 	gw.Admin = admin
 	return gw

@@ -128,7 +128,7 @@ func TestUsersMoveToAnotherDatabase(t *testing.T) {
 
 	// Site B: a new home and database on the same origin (a move to another machine).
 	b := *a
-	b.home, b.starts, b.handlerExtra = gatewaytest.NewHome(t), 0, "\n\t\trevalidate 1s"
+	b.home, b.starts, b.revalidate = gatewaytest.NewHome(t), 0, "1s"
 	out := b.adminDB("users", "import", "-i", export, "--dry-run")
 	if !strings.Contains(out, "would import 1 user(s)") {
 		t.Errorf("dry run said %q", out)
