@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy/cookies"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
@@ -29,6 +30,7 @@ const revalidateGraceFactor = 5
 type authEntry struct {
 	data     session.Data
 	identity Identity
+	subject  rules.Subject // what route rules look at
 	headers  []headerValue
 	// nextCheck is when the backend must be asked again and trustUntil how long the session
 	// may be used without a newer answer (unix nanoseconds). Both 0 for a cookie this instance
@@ -143,6 +145,7 @@ func (g *Gateway) newAuthEntry(d session.Data, claims session.Claims) *authEntry
 		SessionID: d.SessionID,
 		Claims:    claims,
 	}
+	e.subject = rules.NewSubject(claims)
 	for _, h := range g.cfg.Headers {
 		name := h.Claim
 		if alias, ok := claimAliases[name]; ok {

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 
 	// Public lists path patterns (Caddy path matcher semantics) reachable without a session.
 	Public []string
+	// Rules decide which signed-in users pass (see package rules); empty lets all pass.
+	// Routes made with Gateway.NewRoute carry their own.
+	Rules rules.Config
 	// Headers maps identity claims to upstream request headers; nil means DefaultHeaders.
 	Headers []HeaderMapping
 	// AllowedRedirectHosts lists hosts (besides the request's own site) a return URL may name.

@@ -65,6 +65,7 @@ func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	if rd == "" && st != nil {
 		rd = st.Return
 	}
+	c.stepUp = g.requestedStepUp(r, flow)
 	g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, rd), "", nojs)
 }
 
@@ -112,7 +113,11 @@ func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, f
 			return
 		}
 	}
-	g.begin(w, r, c, &flowState{Flow: flow, Return: rd, Notice: notice}, res.Response)
+	st := &flowState{Flow: flow, Return: rd, Notice: notice, StepUp: c.stepUp}
+	if st.StepUp != nil && notice == "" {
+		st.Notice = st.StepUp.notice()
+	}
+	g.begin(w, r, c, st, res.Response)
 }
 
 // answerPreflight answers a stored preflight for a browser without JavaScript.
@@ -128,7 +133,7 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, st.Notice, true)
 		return
 	}
-	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert}, res.Response)
+	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert, StepUp: st.StepUp}, res.Response)
 }
 
 // begin stores and renders the first state of a flow; st carries everything but Resp.
@@ -220,7 +225,7 @@ func (g *Gateway) page(c pageCtx, st *flowState) *view.Page {
 	if st.Resp.Name != flowapi.StatePreflight {
 		c.Notice, c.Alert = cmp.Or(c.Notice, st.Notice), cmp.Or(c.Alert, st.Alert)
 	}
-	p := view.Build(st.Flow, st.Resp, c.Context)
+	p := view.Build(st.Flow, st.StepUp.offered(st.Resp), c.Context)
 	switch {
 	case st.Resp.Name == flowapi.StatePreflight:
 		p.NoScriptRefresh = c.Path + "?" + noJSParam + "=1"
@@ -246,7 +251,7 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	name := r.PostForm.Get(view.ActionField)
-	action := st.Resp.Actions[name]
+	action := st.StepUp.offered(st.Resp).Actions[name]
 	if name == "" || action == nil || view.GatewayActions[name] {
 		c.Notice = noticeGone
 		g.renderState(w, r, c, st, http.StatusConflict)
@@ -309,13 +314,14 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 			// starts over; anything else continues without passkeys rather than in a loop.
 			notice, nojs = st.Notice, code != flowapi.ErrFlowExpired
 		}
+		c.stepUp = st.StepUp
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, cmp.Or(carry.Alert, notice), nojs)
 		return
 	}
 	if resp.Status >= 400 && resp.Status < 500 && g.cfg.OnRejected != nil {
 		g.cfg.OnRejected(r, st.Flow, resp.Status)
 	}
-	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert}
+	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert, StepUp: st.StepUp}
 	if fromPreflight {
 		next.Notice, next.Alert = st.Notice, cmp.Or(next.Alert, st.Alert)
 	}
@@ -397,6 +403,11 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	g.log.Info("signed in", zap.String("flow", st.Flow), zap.String("user_id", d.UserID), zap.String("session_id", d.SessionID))
 	if g.cfg.OnSignedIn != nil {
 		g.cfg.OnSignedIn(r, st.Flow, e.identity)
+	}
+	g.replaced(r, d.SessionID)
+	if !st.StepUp.requirement().Satisfied(e.subject.AMR) {
+		g.unmet(w, r, st.StepUp, st.Return)
+		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }

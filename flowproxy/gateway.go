@@ -2,11 +2,9 @@ package flowproxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 	"github.com/hankogate/hankogate/templates"
 )
@@ -38,7 +37,7 @@ type Gateway struct {
 	renderer *templates.Renderer
 	assets   http.Handler
 
-	public   *access.Paths
+	route    *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
 	identity *access.HeaderNames
 	attrs    cookies.Attrs
 	names    cookieNames
@@ -73,10 +72,6 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
 	}
-	public, err := access.NewPaths(cfg.Public)
-	if err != nil {
-		return nil, fmt.Errorf("public: %w", err)
-	}
 	names := make([]string, len(cfg.Headers))
 	for i, h := range cfg.Headers {
 		names[i] = h.Name
@@ -100,7 +95,6 @@ func New(cfg Config) (*Gateway, error) {
 		verifier:     verifier,
 		renderer:     renderer,
 		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
-		public:       public,
 		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
 		names:        cookieNames{session: n, csrf: n + "_csrf", device: n + "_device", flowPrefix: n + "_flow_"},
@@ -110,6 +104,9 @@ func New(cfg Config) (*Gateway, error) {
 		auth:         authCache{m: make(map[string]*authEntry)},
 		denylist:     session.NewDenylist(maxDenylisted),
 		now:          time.Now,
+	}
+	if g.route, err = g.NewRoute(cfg.Public, cfg.Rules); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -122,9 +119,15 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// ServeHTTP handles one request: gateway pages under the prefix, identity for valid sessions,
-// public paths, and otherwise a login redirect (browsers) or 401 (everything else).
+// ServeHTTP handles one request on the route of the gateway's own Public and Rules.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	return g.serve(w, r, next, g.route)
+}
+
+// serve handles one request: gateway pages under the prefix, identity for valid sessions the
+// route's rules let through, public paths, and otherwise a 403 or step-up for a signed-in
+// user the rules refuse, or a login redirect (browsers) or 401 (everything else).
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *Route) error {
 	// Client-sent identity headers never survive, whatever happens next.
 	g.identity.Strip(r.Header)
 
@@ -133,21 +136,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		g.servePage(w, r, strings.TrimPrefix(p, g.cfg.Prefix))
 		return nil
 	}
-	if e := g.authenticate(r); e != nil {
-		g.applyIdentity(r, e)
+	e := g.authenticate(r)
+	decision := rules.Pass
+	if e != nil {
+		if decision = rt.check(e); decision == rules.Pass {
+			g.applyIdentity(r, e)
+			cookies.Remove(r.Header, g.names.own)
+			return next(w, r)
+		}
+	}
+	if rt.public.Match(p) {
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
-	if g.public.Match(p) {
-		cookies.Remove(r.Header, g.names.own)
-		return next(w, r)
+	if e != nil {
+		rt.refuse(w, r, e, decision)
+		return nil
 	}
-	g.deny(w, r)
+	g.deny(w, r, rt)
 	return nil
 }
 
 // deny answers a request without a valid session.
-func (g *Gateway) deny(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route) {
 	login := g.cfg.Prefix + "/login"
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
@@ -157,15 +168,10 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request) {
 		g.attrs.Delete(w, g.names.session, "/")
 	}
 	if access.IsNavigation(r) {
-		q := url.Values{g.cfg.RedirectParam: {r.URL.RequestURI()}}
-		http.Redirect(w, r, login+"?"+q.Encode(), http.StatusSeeOther)
+		http.Redirect(w, r, rt.loginURL(r, false), http.StatusSeeOther)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusUnauthorized)
-	body, _ := json.Marshal(map[string]string{"error": "unauthorized", "login": login})
-	_, _ = w.Write(body)
+	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": login})
 }
 
 // relay collects what every API call forwards from the browser's request.

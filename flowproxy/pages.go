@@ -98,7 +98,8 @@ func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // first use).
 type pageCtx struct {
 	view.Context
-	flow string
+	flow   string
+	stepUp *stepUp // for a login a route's rules asked for
 }
 
 func (g *Gateway) newContext(w http.ResponseWriter, r *http.Request, flow string) pageCtx {

@@ -46,6 +46,8 @@ type flowState struct {
 	// Go sends the browser on to the provider when the thirdparty page is first shown (not
 	// again when the user comes back to it).
 	Go bool `json:"go,omitempty"`
+	// StepUp is set on a login a route's rules asked for (see stepup.go).
+	StepUp *stepUp `json:"su,omitempty"`
 }
 
 // stateCodec encrypts and authenticates compressed flow state.

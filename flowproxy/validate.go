@@ -14,6 +14,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/access"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 )
 
 // Defaults applied by Validate.
@@ -110,6 +111,9 @@ func (c *Config) Validate() error {
 
 	if _, err := access.NewPaths(c.Public); err != nil {
 		bad("public", "%v", err)
+	}
+	if _, err := rules.Compile(c.Rules); err != nil {
+		errs = append(errs, err)
 	}
 	for _, h := range c.AllowedRedirectHosts {
 		if h == "" || strings.ContainsAny(h, "/@\\?# ") {
