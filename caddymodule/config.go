@@ -34,6 +34,7 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		AllowedRedirectHosts: h.RedirectHosts,
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
+		Rules:                h.rulesConfig(),
 	}
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)
