@@ -150,15 +150,15 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *R
 		return next(w, r)
 	}
 	if e != nil {
-		rt.refuse(w, r, e, decision)
+		rt.refuse(w, r, e, decision, requestTarget(r))
 		return nil
 	}
-	g.deny(w, r, rt)
+	g.deny(w, r, rt, requestTarget(r))
 	return nil
 }
 
 // deny answers a request without a valid session.
-func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route) {
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, t target) {
 	login := g.cfg.Prefix + "/login"
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
@@ -167,11 +167,11 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route) {
 		// refused because the backend could not confirm it is kept for when it can.
 		g.attrs.Delete(w, g.names.session, "/")
 	}
-	if access.IsNavigation(r) {
-		http.Redirect(w, r, rt.loginURL(r, false), http.StatusSeeOther)
+	if t.nav {
+		http.Redirect(w, r, rt.loginURL(t, false), http.StatusSeeOther)
 		return
 	}
-	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": login})
+	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": t.base + login})
 }
 
 // relay collects what every API call forwards from the browser's request.

@@ -65,7 +65,7 @@ func (rt *Route) check(e *authEntry) rules.Decision {
 // refuse answers a signed-in request the rules did not let through: 403 for a user who has
 // no access here (a page naming the account, with ways out, never a redirect that could
 // loop), or a step-up: a browser signs in again and comes back, an API client gets 401.
-func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d rules.Decision) {
+func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d rules.Decision, t target) {
 	g := rt.g
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
@@ -73,36 +73,47 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 	if who == "" {
 		who = e.identity.UserID
 	}
-	nav := access.IsNavigation(r)
 	if d == rules.Forbidden {
-		g.log.Info("access denied by rules", zap.String("user_id", e.identity.UserID), zap.String("path", r.URL.Path))
-		if !nav {
+		g.log.Info("access denied by rules", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
+		if !t.nav {
 			answerJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
 			return
 		}
 		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
 		p := view.Message(c, "No access", "You are signed in as "+who+", which has no access to this page.")
 		p.Links = []view.Link{
-			{Href: g.cfg.Prefix + "/login?" + url.Values{"new": {"1"}, g.cfg.RedirectParam: {r.URL.RequestURI()}}.Encode(), Label: "Use another account"},
+			{Href: g.cfg.Prefix + "/login?" + url.Values{"new": {"1"}, g.cfg.RedirectParam: {t.uri}}.Encode(), Label: "Use another account"},
 			{Href: g.cfg.Prefix + "/logout", Label: "Sign out"},
 		}
 		g.render(w, r, http.StatusForbidden, p)
 		return
 	}
-	login := rt.loginURL(r, true)
-	g.log.Info("step-up required", zap.String("user_id", e.identity.UserID), zap.String("path", r.URL.Path))
-	if !nav {
+	login := rt.loginURL(t, true)
+	g.log.Info("step-up required", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
+	if !t.nav {
 		answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "step_up_required", "login": login})
 		return
 	}
 	http.Redirect(w, r, login, http.StatusSeeOther)
 }
 
-// loginURL is the login page for this request, returning to it, and with the route's
-// step-up requirement so the page offers the right methods at once. fresh also asks for a
-// new sign-in when the route requires no method (max_age).
-func (rt *Route) loginURL(r *http.Request, fresh bool) string {
-	q := url.Values{rt.g.cfg.RedirectParam: {r.URL.RequestURI()}}
+// target is the request a refusal answers for: the gateway's own, or the one a front proxy
+// describes to /verify.
+type target struct {
+	uri  string // origin-form, e.g. /app/page?x=1
+	nav  bool   // a browser navigation (redirect to log in) rather than an API call (401)
+	base string // scheme://host for absolute login URLs (forward-auth); "" for relative ones
+}
+
+func requestTarget(r *http.Request) target {
+	return target{uri: r.URL.RequestURI(), nav: access.IsNavigation(r)}
+}
+
+// loginURL is the login page returning to t, with the route's step-up requirement so the
+// page offers the right methods at once. fresh also asks for a new sign-in when the route
+// requires no method (max_age).
+func (rt *Route) loginURL(t target, fresh bool) string {
+	q := url.Values{rt.g.cfg.RedirectParam: {t.uri}}
 	switch {
 	case rt.stepUp != "":
 		q.Set(stepUpParam, rt.stepUp)
@@ -112,7 +123,7 @@ func (rt *Route) loginURL(r *http.Request, fresh bool) string {
 	if fresh {
 		q.Set("new", "1")
 	}
-	return rt.g.cfg.Prefix + "/login?" + q.Encode()
+	return t.base + rt.g.cfg.Prefix + "/login?" + q.Encode()
 }
 
 func answerJSON(w http.ResponseWriter, status int, v any) {
