@@ -230,6 +230,13 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// trustedProxy reports whether Caddy found the request's peer in the server's
+// trusted_proxies.
+func trustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
+}
+
 // Interface guards
 var (
 	_ caddy.Module                = (*Handler)(nil)

@@ -74,6 +74,7 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 		cfg.Transport = h.metrics.instrument(cfg.Transport)
 		cfg.Logger = h.logger
 		cfg.ClientIP = clientIP
+		cfg.TrustedProxy = trustedProxy
 		cfg.OnAuthenticated = setAuthPlaceholders
 		cfg.OnSignedIn = h.metrics.signedIn
 		cfg.OnRejected = h.metrics.rejected

@@ -46,6 +46,9 @@ type Config struct {
 	// (revocation elsewhere takes effect within it); 0 means the default (1 minute).
 	Revalidate time.Duration
 
+	// TrustedProxy reports whether a request comes from a proxy whose X-Forwarded-* headers
+	// may describe the request <prefix>/verify answers for; nil trusts none.
+	TrustedProxy func(*http.Request) bool
 	// ClientIP returns the client address to relay to Hanko as X-Forwarded-For; nil means
 	// the request's RemoteAddr host.
 	ClientIP func(*http.Request) string

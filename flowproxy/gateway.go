@@ -132,8 +132,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *R
 	g.identity.Strip(r.Header)
 
 	p := access.CleanPath(r.URL.Path)
-	if strings.HasPrefix(p, g.cfg.Prefix) && (len(p) == len(g.cfg.Prefix) || p[len(g.cfg.Prefix)] == '/') {
-		g.servePage(w, r, strings.TrimPrefix(p, g.cfg.Prefix))
+	if g.underPrefix(p) {
+		if sub := strings.TrimPrefix(p, g.cfg.Prefix); sub == verifyPath {
+			rt.verify(w, r)
+		} else {
+			g.servePage(w, r, sub)
+		}
 		return nil
 	}
 	e := g.authenticate(r)
@@ -168,7 +172,7 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, t targ
 		g.attrs.Delete(w, g.names.session, "/")
 	}
 	if t.nav {
-		http.Redirect(w, r, rt.loginURL(t, false), http.StatusSeeOther)
+		http.Redirect(w, r, rt.loginURL(t, false), t.redirectStatus())
 		return
 	}
 	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": t.base + login})

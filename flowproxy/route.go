@@ -94,7 +94,7 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 		answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "step_up_required", "login": login})
 		return
 	}
-	http.Redirect(w, r, login, http.StatusSeeOther)
+	http.Redirect(w, r, login, t.redirectStatus())
 }
 
 // target is the request a refusal answers for: the gateway's own, or the one a front proxy
@@ -103,6 +103,16 @@ type target struct {
 	uri  string // origin-form, e.g. /app/page?x=1
 	nav  bool   // a browser navigation (redirect to log in) rather than an API call (401)
 	base string // scheme://host for absolute login URLs (forward-auth); "" for relative ones
+	// forwarded marks a request described to /verify: its redirects are plain 302s, as
+	// front proxies and their users expect from forward-auth.
+	forwarded bool
+}
+
+func (t target) redirectStatus() int {
+	if t.forwarded {
+		return http.StatusFound
+	}
+	return http.StatusSeeOther
 }
 
 func requestTarget(r *http.Request) target {
