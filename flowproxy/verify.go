@@ -62,6 +62,7 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 			for _, hv := range e.headers {
 				h[hv.key] = hv.value
 			}
+			g.assert(h, e, t.host(r), t.https(r))
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -85,6 +86,21 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.deny(w, r, rt, t)
+}
+
+// host is the described request's host: the front proxy's X-Forwarded-Host when trusted.
+func (t target) host(r *http.Request) string {
+	if _, h, ok := strings.Cut(t.base, "://"); ok {
+		return h
+	}
+	return r.Host
+}
+
+func (t target) https(r *http.Request) bool {
+	if t.base != "" {
+		return strings.HasPrefix(t.base, "https:")
+	}
+	return r.TLS != nil
 }
 
 // forwardedBase is scheme://host of a described request, or "" when either is missing or
