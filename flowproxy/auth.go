@@ -38,6 +38,7 @@ type authEntry struct {
 	nextCheck    atomic.Int64
 	trustUntil   atomic.Int64
 	revalidating atomic.Bool
+	assertion    atomic.Pointer[signedAssertion] // nil until the first upstream request
 }
 
 type headerValue struct {
@@ -219,6 +220,7 @@ func (g *Gateway) applyIdentity(r *http.Request, e *authEntry) {
 	for _, h := range e.headers {
 		r.Header[h.key] = h.value
 	}
+	g.assert(r.Header, e, r.Host, r.TLS != nil)
 	if g.cfg.OnAuthenticated != nil {
 		g.cfg.OnAuthenticated(r, e.identity)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowproxy/assertion"
 	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
@@ -45,6 +46,12 @@ type Config struct {
 	// Revalidate is how long a validated session is trusted before the backend is asked again
 	// (revocation elsewhere takes effect within it); 0 means the default (1 minute).
 	Revalidate time.Duration
+
+	// AssertionHeader names the upstream request header carrying a short-lived JWT signed
+	// by Assertions about the session (see package assertion); "" for none. The header is
+	// stripped from client requests like the identity headers.
+	AssertionHeader string
+	Assertions      *assertion.Signer
 
 	// TrustedProxy reports whether a request comes from a proxy whose X-Forwarded-* headers
 	// may describe the request <prefix>/verify answers for; nil trusts none.

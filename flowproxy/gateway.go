@@ -38,6 +38,8 @@ type Gateway struct {
 	assets   http.Handler
 
 	route    *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
+	// assertionKey is the canonical AssertionHeader.
+	assertionKey string
 	identity *access.HeaderNames
 	attrs    cookies.Attrs
 	names    cookieNames
@@ -76,6 +78,9 @@ func New(cfg Config) (*Gateway, error) {
 	for i, h := range cfg.Headers {
 		names[i] = h.Name
 	}
+	if cfg.AssertionHeader != "" {
+		names = append(names, cfg.AssertionHeader)
+	}
 	pairs := make([][]byte, 0, 2*len(cfg.Cookie.Keys))
 	for _, k := range cfg.Cookie.Keys {
 		pairs = append(pairs, k.Hash, k.Block)
@@ -104,6 +109,7 @@ func New(cfg Config) (*Gateway, error) {
 		auth:         authCache{m: make(map[string]*authEntry)},
 		denylist:     session.NewDenylist(maxDenylisted),
 		now:          time.Now,
+		assertionKey: http.CanonicalHeaderKey(cfg.AssertionHeader),
 	}
 	if g.route, err = g.NewRoute(cfg.Public, cfg.Rules); err != nil {
 		return nil, err

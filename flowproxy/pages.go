@@ -73,6 +73,9 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 	case callbackPath:
 		g.serveCallback(w, r)
 		return
+	case jwksPath:
+		g.serveJWKS(w, r)
+		return
 	}
 	flow, ok := pageFlows[sub]
 	if !ok {

@@ -112,6 +112,15 @@ func (c *Config) Validate() error {
 	if _, err := access.NewPaths(c.Public); err != nil {
 		bad("public", "%v", err)
 	}
+	if c.AssertionHeader != "" {
+		norm := strings.ReplaceAll(strings.ToLower(c.AssertionHeader), "_", "-")
+		switch {
+		case !validToken(c.AssertionHeader) || forbiddenHeaders[norm]:
+			bad("assertion", "%q cannot carry the assertion", c.AssertionHeader)
+		case seen[norm]:
+			bad("assertion", "%q is also an identity header", c.AssertionHeader)
+		}
+	}
 	if _, err := rules.Compile(c.Rules); err != nil {
 		errs = append(errs, err)
 	}
