@@ -37,12 +37,12 @@ type Gateway struct {
 	renderer *templates.Renderer
 	assets   http.Handler
 
-	route    *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
+	route *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
 	// assertionKey is the canonical AssertionHeader.
 	assertionKey string
-	identity *access.HeaderNames
-	attrs    cookies.Attrs
-	names    cookieNames
+	identity     *access.HeaderNames
+	attrs        cookies.Attrs
+	names        cookieNames
 
 	sessionCodec *session.Codec
 	stateCodec   *stateCodec
