@@ -67,6 +67,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		deny claim <name> <values...>
 //		require amr <methods...>
 //		require max_age <duration>
+//		assertion <header>
 //	}
 //
 // public, header, redirect_hosts, allow, deny and require may be repeated, and so may hash_key and block_key for
@@ -120,6 +121,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "require":
 			err = h.unmarshalRequire(d)
+		case "assertion":
+			h.Assertion, err = singleArg(d)
 		default:
 			return d.Errf("unknown hanko option %q", option)
 		}

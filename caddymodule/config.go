@@ -35,6 +35,7 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
 		Rules:                h.rulesConfig(),
+		AssertionHeader:      h.Assertion,
 	}
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)

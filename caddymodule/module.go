@@ -58,6 +58,10 @@ type Handler struct {
 	// MaxAge is how long ago the user may have signed in at most.
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 
+	// Assertion names the upstream request header that carries a short-lived ES256 JWT
+	// signed by the gateway about the session (keys at <prefix>/jwks.json).
+	Assertion string `json:"assertion,omitempty"`
+
 	logger    *zap.Logger
 	route     *flowproxy.Route // this handler's public paths and rules on the shared gateway
 	sharedKey string           // the gateway's key in gateways

@@ -24,6 +24,7 @@ func TestRulesCaddyfile(t *testing.T) {
 		require amr passkey mfa
 		require amr pwd
 		require max_age 15m
+		assertion X-Hanko-Assertion
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestRulesCaddyfile(t *testing.T) {
 		`"deny":[{"kind":"emails","values":["mallory@example.com"]}]`,
 		`"require_amr":[["passkey","mfa"],["pwd"]]`,
 		`"max_age":900000000000`,
+		`"assertion":"X-Hanko-Assertion"`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("JSON %s\nlacks %s", got, want)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -59,6 +60,11 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 		cfg.Public, cfg.Rules = nil, rules.Config{}
 		if len(cfg.Cookie.Keys) == 0 {
 			if cfg, err = withStoredKeys(ctx, ctx.Storage(), cfg); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.AssertionHeader != "" {
+			if cfg.Assertions, err = storedAssertionSigner(ctx, ctx.Storage(), time.Now()); err != nil {
 				return nil, err
 			}
 		}

@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hankogate/hankogate/flowproxy/session"
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/softauthn"
 	"github.com/hankogate/hankogate/internal/testbrowser"
@@ -32,6 +37,7 @@ func (s *site) startRoutes() *gatewaytest.Process {
 
 (gate) {
 	timeout 2m
+	assertion X-Hanko-Assertion
 	cookie {
 		secure off
 		hash_key %s
@@ -145,6 +151,17 @@ func TestRoutesShareOneGatewayWithRules(t *testing.T) {
 	if q := s.upstream.Headers(t, "/admin/panel"); q.Get("X-Auth-Email") != email {
 		t.Fatalf("admin upstream identity: %v", q)
 	}
+	// The upstream can check who sent the request: the assertion verifies with the site's
+	// JWKS, names the user, the passkey sign-in and the upstream's host; a forged one from
+	// the client never arrives.
+	p = ada.GetWith("/admin/checked", func(r *http.Request) { r.Header.Set("X-Hanko-Assertion", "forged") })
+	if p.Status != http.StatusOK {
+		t.Fatalf("/admin/checked: %d", p.Status)
+	}
+	claims := verifyAssertion(t, s.url, s.upstream.Headers(t, "/admin/checked").Get("X-Hanko-Assertion"))
+	if claims["email"] != email || !slices.Contains(claims["amr"].([]any), any("passkey")) || claims["sid"] == "" {
+		t.Fatalf("assertion claims %v", claims)
+	}
 	// The new session replaced the old one, which no longer opens anything.
 	if ada.Cookie(cookieName, "/") == passwordSession {
 		t.Fatal("session cookie not replaced")
@@ -191,4 +208,34 @@ func TestRoutesShareOneGatewayWithRules(t *testing.T) {
 			t.Fatalf("%s with the signed-out cookie: %d", path, p.Status)
 		}
 	}
+}
+
+// verifyAssertion checks an assertion as an upstream does: keys from <site>/.hanko/jwks.json,
+// ES256, audience the site's host, issuer the site, at most five minutes valid.
+func verifyAssertion(t *testing.T, site, tok string) jwt.MapClaims {
+	t.Helper()
+	resp, err := http.Get(site + "/.hanko/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	keys, err := session.ParseJWKS(raw)
+	if err != nil {
+		t.Fatalf("JWKS %d %s: %v", resp.StatusCode, raw, err)
+	}
+	u, _ := url.Parse(site)
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
+		kid, _ := tk.Header["kid"].(string)
+		return keys[kid], nil
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(u.Host), jwt.WithIssuer(site), jwt.WithExpirationRequired()); err != nil {
+		t.Fatalf("assertion %q rejected: %v", tok, err)
+	}
+	iat, _ := claims.GetIssuedAt()
+	exp, _ := claims.GetExpirationTime()
+	if exp.Sub(iat.Time) > 5*time.Minute {
+		t.Fatalf("assertion valid for %v", exp.Sub(iat.Time))
+	}
+	return claims
 }
