@@ -9,7 +9,7 @@ func (s *Server) registerCapabilities(r *registry) {
 	st := r.state(flowapi.StatePreflight, flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
 	st.action(&actionDef{
 		name:        "register_client_capabilities",
-		description: "Send the computers capabilities.",
+		description: "Tell the server what the browser can do.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{
 				{name: "webauthn_available", typ: flowapi.TypeBoolean, required: ptr(true), hidden: ptr(true)},

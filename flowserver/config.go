@@ -15,7 +15,7 @@ import (
 type Config struct {
 	DBPath      string   // SQLite file (created with parent dirs if missing)
 	RPID        string   // WebAuthn relying party id, also JWT "aud" (default "localhost")
-	RPName      string   // default "Hanko Authentication Service"
+	RPName      string   // default "hankogate"
 	Origins     []string // WebAuthn origins
 	ServiceName string   // mail sender name / TOTP issuer (default "hankogate")
 	Signup      bool     // account.allow_signup
@@ -81,7 +81,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		RPID:            "localhost",
-		RPName:          "Hanko Authentication Service",
+		RPName:          "hankogate",
 		ServiceName:     "hankogate",
 		Signup:          true,
 		Password:        true,

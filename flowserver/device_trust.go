@@ -26,7 +26,7 @@ func (s *Server) registerDeviceTrust(r *registry) {
 	st := r.state("device_trust", flowapi.FlowLogin)
 	st.action(&actionDef{
 		name:        "trust_device",
-		description: "Trust this device, to skip MFA on subsequent logins.",
+		description: "Remember this device so that later sign-ins skip the second factor.",
 		run:         s.trustDevice,
 	})
 	st.action(skipAction(nil))

@@ -66,7 +66,7 @@ func (s *Server) serveValidatePost(w http.ResponseWriter, r *http.Request) {
 		SessionToken string `json:"session_token"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.SessionToken == "" {
-		s.httpError(w, http.StatusBadRequest, "code=400, message=session_token is a required field")
+		s.httpError(w, http.StatusBadRequest, "session_token is missing")
 		return
 	}
 	si, err := s.validateToken(r.Context(), body.SessionToken)

@@ -20,7 +20,7 @@ import (
 // flowTTL is the lifetime of login, registration and profile flows, fixed at creation.
 const flowTTL = 24 * time.Hour
 
-// Flow-level errors with Hanko's messages and statuses.
+// Flow-level errors: Hanko's codes and statuses, our own messages.
 type flowError struct {
 	status int
 	err    flowapi.Error
@@ -31,14 +31,14 @@ func newFlowError(status int, code, msg string) *flowError {
 }
 
 var (
-	errTechnical          = newFlowError(500, flowapi.ErrTechnical, "Something went wrong.")
-	errFlowExpired        = newFlowError(410, flowapi.ErrFlowExpired, "The flow has expired.")
-	errFlowDiscontinuity  = newFlowError(500, flowapi.ErrFlowDiscontinuity, "The flow can't be continued.")
-	errNotPermitted       = newFlowError(403, flowapi.ErrOperationNotPermitted, "The operation is not permitted.")
-	errFormDataInvalid    = newFlowError(400, flowapi.ErrFormDataInvalid, "Form data invalid.")
-	errPasscodeMaxAttempt = newFlowError(401, flowapi.ErrPasscodeMaxAttempts, "The passcode was entered wrong too many times.")
-	errRateLimit          = newFlowError(429, flowapi.ErrRateLimitExceeded, "The rate limit has been exceeded.")
-	errUnauthorized       = newFlowError(401, flowapi.ErrUnauthorized, "The session is invalid.")
+	errTechnical          = newFlowError(500, flowapi.ErrTechnical, "An internal error stopped this step.")
+	errFlowExpired        = newFlowError(410, flowapi.ErrFlowExpired, "This flow is too old to go on; start a new one.")
+	errFlowDiscontinuity  = newFlowError(500, flowapi.ErrFlowDiscontinuity, "This flow cannot go on from here.")
+	errNotPermitted       = newFlowError(403, flowapi.ErrOperationNotPermitted, "That action is not allowed here.")
+	errFormDataInvalid    = newFlowError(400, flowapi.ErrFormDataInvalid, "Some inputs need correcting.")
+	errPasscodeMaxAttempt = newFlowError(401, flowapi.ErrPasscodeMaxAttempts, "Too many wrong passcodes; ask for a new one.")
+	errRateLimit          = newFlowError(429, flowapi.ErrRateLimitExceeded, "Too many attempts; wait a moment and try again.")
+	errUnauthorized       = newFlowError(401, flowapi.ErrUnauthorized, "There is no valid session for this request.")
 )
 
 // Ctx is what a state hook or an action sees of the current step. All database work goes

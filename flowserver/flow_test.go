@@ -37,7 +37,7 @@ func TestRegistrationThenPasswordLogin(t *testing.T) {
 	r = e.act(r, "continue_with_login_identifier", map[string]any{"email": " Alice@Example.COM "})
 	e.expect(r, 200, "login_method_chooser")
 	e.expectActions(r, "back", "continue_to_passcode_confirmation", "continue_to_password_login")
-	if d := r.resp.Actions["back"].Description; d != "Navigate one step back." {
+	if d := r.resp.Actions["back"].Description; d != "Return to the previous step." {
 		t.Fatalf("back description %q", d)
 	}
 	r = e.act(r, "continue_to_password_login", nil)

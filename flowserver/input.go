@@ -32,22 +32,22 @@ func requiredInput(name, typ string) func(*Ctx) []inputDef {
 
 var emailPattern = regexp.MustCompile(`^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$`)
 
-// Input error constructors with Hanko's messages.
+// inputErr returns the input error for code, with our message for it.
 func inputErr(code string) *flowapi.Error {
 	msg := map[string]string{
-		flowapi.ErrValueMissing:       "The value is missing.",
-		flowapi.ErrValueInvalid:       "The value is invalid.",
-		flowapi.ErrValueTooLong:       "The value is too long.",
-		flowapi.ErrValueTooShort:      "The value is too short.",
-		flowapi.ErrEmailAlreadyExists: "The email address already exists.",
-		flowapi.ErrUsernameExists:     "The username already exists.",
-		flowapi.ErrUnknownUsername:    "The username is unknown.",
-		flowapi.ErrUnknownEmail:       "The email address is unknown.",
-		flowapi.ErrInvalidUsername:    "The username is invalid.",
-		flowapi.ErrPasscodeInvalid:    "The passcode is invalid.",
-		flowapi.ErrOTPCodeInvalid:     "The OTP code is invalid.",
-		flowapi.ErrOTPCodeAlreadyUsed: "The OTP code has already been used.",
-		flowapi.ErrInvalidMetadata:    "The metadata is invalid.",
+		flowapi.ErrValueMissing:       "Please fill this in.",
+		flowapi.ErrValueInvalid:       "This value is not accepted.",
+		flowapi.ErrValueTooLong:       "This value is longer than allowed.",
+		flowapi.ErrValueTooShort:      "This value is shorter than allowed.",
+		flowapi.ErrEmailAlreadyExists: "Another account uses this e-mail address.",
+		flowapi.ErrUsernameExists:     "This username is taken.",
+		flowapi.ErrUnknownUsername:    "No account has this username.",
+		flowapi.ErrUnknownEmail:       "No account has this e-mail address.",
+		flowapi.ErrInvalidUsername:    "This username is not accepted.",
+		flowapi.ErrPasscodeInvalid:    "This passcode is wrong or no longer valid.",
+		flowapi.ErrOTPCodeInvalid:     "This code from the authenticator app is wrong.",
+		flowapi.ErrOTPCodeAlreadyUsed: "This code was used already; wait for the next one.",
+		flowapi.ErrInvalidMetadata:    "This metadata is not accepted.",
 	}[code]
 	return &flowapi.Error{Code: code, Message: msg}
 }
@@ -126,7 +126,7 @@ func (in inputDef) parse(raw json.RawMessage) (inputValue, *flowapi.Error) {
 		for i, a := range in.allowed {
 			names[i] = toString(a.Value)
 		}
-		e.Message = "The value is invalid. Must be one of: " + strings.Join(names, ",")
+		e.Message = "Not one of the accepted values: " + strings.Join(names, ",")
 		return val, e
 	}
 	return val, nil

@@ -46,7 +46,7 @@ func TestInputParse(t *testing.T) {
 		}
 	}
 	_, err := provider.parse(json.RawMessage(`"apple"`))
-	if err.Message != "The value is invalid. Must be one of: google,github" {
+	if err.Message != "Not one of the accepted values: google,github" {
 		t.Errorf("allowed values message %q", err.Message)
 	}
 }

@@ -34,7 +34,7 @@ func (s *Server) registerLogin(r *registry) {
 
 	r.state("login_init", flowapi.FlowLogin).action(&actionDef{
 		name:        "continue_with_login_identifier",
-		description: "Enter an identifier to login.",
+		description: "Start a sign-in with an e-mail address.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "email", typ: flowapi.TypeEmail, minLength: 3, maxLength: emailMaxLength, required: ptr(true), trimLower: true}}
 		},
@@ -45,12 +45,12 @@ func (s *Server) registerLogin(r *registry) {
 	chooser := r.state("login_method_chooser", flowapi.FlowLogin)
 	chooser.action(&actionDef{
 		name:        "continue_to_password_login",
-		description: "Continue to the password login.",
+		description: "Sign in with the password next.",
 		run:         func(c *Ctx) error { c.Continue("login_password"); return nil },
 	})
 	chooser.action(&actionDef{
 		name:        "continue_to_passcode_confirmation",
-		description: "Send a login passcode code via email.",
+		description: "Sign in with a passcode sent by e-mail.",
 		run: func(c *Ctx) error {
 			c.Data().PasscodeTemplate = loginTemplate(c, TemplateLogin)
 			c.Continue("passcode_confirmation")
@@ -62,14 +62,14 @@ func (s *Server) registerLogin(r *registry) {
 	pw := r.state("login_password", flowapi.FlowLogin)
 	pw.action(&actionDef{
 		name:        "password_login",
-		description: "Login with a password.",
+		description: "Check the password and sign in.",
 		inputs:      requiredInput("password", flowapi.TypePassword),
 		shown:       func(*Ctx) bool { return s.cfg.Password },
 		run:         s.passwordLogin,
 	})
 	pw.action(&actionDef{
 		name:        "continue_to_passcode_confirmation_recovery",
-		description: "Send a recovery passcode code via email.",
+		description: "Forgot the password: mail a passcode to set a new one.",
 		shown:       func(c *Ctx) bool { return c.Data().Email != "" },
 		run: func(c *Ctx) error {
 			d := c.Data()
@@ -83,7 +83,7 @@ func (s *Server) registerLogin(r *registry) {
 
 	r.state("login_password_recovery", flowapi.FlowLogin).action(&actionDef{
 		name:        "password_recovery",
-		description: "Submit a new password.",
+		description: "Set a new password in place of the forgotten one.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "new_password", typ: flowapi.TypePassword, minLength: passwordMinLength, maxLength: passwordMaxBytes, required: ptr(true)}}
 		},

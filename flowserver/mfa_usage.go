@@ -7,7 +7,7 @@ import (
 )
 
 var errPlatformAuthenticatorRequired = newFlowError(401, flowapi.ErrPlatformAuthenticatorReqd,
-	"The device or browser does not support the required platform authenticators.")
+	"This device has no built-in authenticator, and one is required here.")
 
 // registerMFAUsage schedules the second factor after a login's first factor, and MFA
 // enrolment for users without one when MFA is required.

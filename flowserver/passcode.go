@@ -25,13 +25,13 @@ func (s *Server) registerPasscode(r *registry) {
 	st.onEnter(s.passcodeOnEnter)
 	st.action(&actionDef{
 		name:        "verify_passcode",
-		description: "Enter a passcode.",
+		description: "Check the passcode from the e-mail.",
 		inputs:      requiredInput("code", flowapi.TypeString),
 		run:         s.verifyPasscode,
 	})
 	st.action(&actionDef{
 		name:        "resend_passcode",
-		description: "Send the passcode email again.",
+		description: "Mail a fresh passcode.",
 		run: func(c *Ctx) error {
 			if !s.takePasscodeToken(c) {
 				return nil

@@ -26,7 +26,7 @@ func (s *Server) registerPasswordCreation(r *registry) {
 	st := r.state("password_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
 	st.action(&actionDef{
 		name:        "register_password",
-		description: "Submit a new password.",
+		description: "Choose the password for the new account.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "new_password", typ: flowapi.TypePassword, minLength: passwordMinLength, required: ptr(!s.cfg.PasswordOptional)}}
 		},

@@ -139,7 +139,7 @@ func TestProfilePasswordDelete(t *testing.T) {
 	r = profile()
 	stale := profile()
 	del := r.resp.Actions["password_delete"]
-	if del == nil || del.Description != "Delete a password." || len(del.Inputs) != 0 {
+	if del == nil || del.Description != "Remove the password from the account." || len(del.Inputs) != 0 {
 		t.Fatalf("password_delete %+v (actions %v)", del, actionNames(r))
 	}
 	if _, ok := r.resp.Actions["password_update"]; !ok {

@@ -22,7 +22,7 @@ type pendingEmail struct {
 	Address string `json:"address"`
 }
 
-var errNotFound = newFlowError(404, flowapi.ErrNotFound, "The requested resource was not found.")
+var errNotFound = newFlowError(404, flowapi.ErrNotFound, "Nothing with that id exists.")
 
 // registerProfileInit defines profile_init with its actions, the profile's passcode and
 // WebAuthn sub-states, and account_deleted.
@@ -43,7 +43,7 @@ func (s *Server) registerProfileInit(r *registry) {
 	}
 
 	p(&actionDef{
-		name: "account_delete", description: "Delete an account.",
+		name: "account_delete", description: "Remove the account for good.",
 		shown: func(*Ctx) bool { return s.cfg.AllowDeletion },
 		run:   s.deleteAccount,
 	})
@@ -51,7 +51,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		return s.cfg.MFA != MFAOff && !profileOf(c).MFAConfig.AuthAppSetUp
 	}, "profile_init"))
 	p(&actionDef{
-		name: "email_create", description: "Create an email address for the current session user.",
+		name: "email_create", description: "Add an e-mail address to the account.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "email", typ: flowapi.TypeEmail, maxLength: emailMaxLength, required: ptr(true), trimLower: true}}
 		},
@@ -59,7 +59,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		run:   s.createEmail,
 	})
 	p(&actionDef{
-		name: "email_delete", description: "Delete an email address.",
+		name: "email_delete", description: "Remove an e-mail address from the account.",
 		inputs: func(c *Ctx) []inputDef {
 			var allowed []flowapi.AllowedValue
 			for _, e := range profileOf(c).Emails {
@@ -80,7 +80,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "email_set_primary", description: "Sets a an email address as the primary email address.",
+		name: "email_set_primary", description: "Make an e-mail address the primary one.",
 		inputs: func(*Ctx) []inputDef { return idInput("email_id", nil) },
 		shown: func(c *Ctx) bool {
 			emails := profileOf(c).Emails
@@ -96,7 +96,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "email_verify", description: "Verify an email.",
+		name: "email_verify", description: "Confirm an e-mail address with a passcode.",
 		inputs: func(*Ctx) []inputDef { return idInput("email_id", nil) },
 		shown: func(c *Ctx) bool {
 			for _, e := range profileOf(c).Emails {
@@ -119,7 +119,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "otp_secret_delete", description: "Delete an OTP secret",
+		name: "otp_secret_delete", description: "Remove the authenticator app.",
 		shown: func(c *Ctx) bool {
 			pd := profileOf(c)
 			return pd.MFAConfig.AuthAppSetUp && !(s.cfg.MFA == MFARequired && len(pd.SecurityKeys) == 0)
@@ -127,31 +127,31 @@ func (s *Server) registerProfileInit(r *registry) {
 		run: func(c *Ctx) error { return c.Q().DeleteOTPSecret(c.Context(), c.Data().UserID) },
 	})
 	p(&actionDef{
-		name: "password_create", description: "Create a new password.", inputs: passwordInput,
+		name: "password_create", description: "Add a password to the account.", inputs: passwordInput,
 		shown: func(c *Ctx) bool { return s.cfg.Password && !hasPassword(c) },
 		run:   setProfilePassword,
 	})
 	p(&actionDef{
-		name: "password_delete", description: "Delete a password.",
+		name: "password_delete", description: "Remove the password from the account.",
 		shown: func(c *Ctx) bool {
 			return s.cfg.Password && s.cfg.PasswordOptional && hasPassword(c) && s.otherLoginThanPassword(c)
 		},
 		run: func(c *Ctx) error { return c.Q().DeletePassword(c.Context(), c.Data().UserID) },
 	})
 	p(&actionDef{
-		name: "password_update", description: "Update an existing password.", inputs: passwordInput,
+		name: "password_update", description: "Change the password.", inputs: passwordInput,
 		shown: func(c *Ctx) bool { return s.cfg.Password && hasPassword(c) },
 		run:   setProfilePassword,
 	})
 	p(&actionDef{
-		name: "patch_metadata", description: "Patch the (unsafe) metadata of the user",
+		name: "patch_metadata", description: "Change the user's unsafe metadata.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "patch_metadata", typ: flowapi.TypeJSON, required: ptr(true), hidden: ptr(false)}}
 		},
 		run: patchMetadata,
 	})
 	p(&actionDef{
-		name: "security_key_create", description: "Get WebAuthn creation options to register a WebAuthn credential.",
+		name: "security_key_create", description: "Start adding a security key.",
 		shown: func(c *Ctx) bool {
 			return s.cfg.MFA != MFAOff && c.Data().WebAuthnAvailable && len(profileOf(c).SecurityKeys) < securityKeyLimit
 		},
@@ -161,7 +161,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "security_key_delete", description: "Delete a security key",
+		name: "security_key_delete", description: "Take a security key off the account.",
 		inputs: func(*Ctx) []inputDef { return idInput("security_key_id", nil) },
 		shown: func(c *Ctx) bool {
 			pd := profileOf(c)
@@ -171,7 +171,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		run: func(c *Ctx) error { return deleteCredential(c, c.Input("security_key_id"), true) },
 	})
 	p(&actionDef{
-		name: "session_delete", description: "Delete a session.",
+		name: "session_delete", description: "End one of the account's sessions.",
 		inputs: func(c *Ctx) []inputDef {
 			var allowed []flowapi.AllowedValue
 			for _, id := range otherSessions(c) {
@@ -189,7 +189,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "webauthn_credential_create", description: "Create a Webauthn credential for the current session user.",
+		name: "webauthn_credential_create", description: "Start adding a passkey to the account.",
 		shown: func(c *Ctx) bool {
 			return s.cfg.Passkey && c.Data().WebAuthnAvailable && len(profileOf(c).Passkeys) < passkeyLimit
 		},
@@ -199,7 +199,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "webauthn_credential_rename", description: "Rename a Webauthn credential.",
+		name: "webauthn_credential_rename", description: "Give a passkey a new name.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{
 				{name: "passkey_id", typ: flowapi.TypeString, required: ptr(true), hidden: ptr(true)},
@@ -217,7 +217,7 @@ func (s *Server) registerProfileInit(r *registry) {
 		},
 	})
 	p(&actionDef{
-		name: "webauthn_credential_delete", description: "Delete a Webauthn credential.",
+		name: "webauthn_credential_delete", description: "Remove a passkey.",
 		inputs: func(*Ctx) []inputDef { return idInput("passkey_id", nil) },
 		shown: func(c *Ctx) bool {
 			n := len(profileOf(c).Passkeys)

@@ -119,7 +119,7 @@ func TestProfileFlow(t *testing.T) {
 	}
 	r = act(r, "email_delete", map[string]any{"email_id": added})
 	e.expect(r, 400, "profile_init")
-	if ie := r.resp.Actions["email_delete"].Inputs["email_id"].Error; ie == nil || ie.Message != "The value is invalid. Must be one of: "+oldPrimary {
+	if ie := r.resp.Actions["email_delete"].Inputs["email_id"].Error; ie == nil || ie.Message != "Not one of the accepted values: "+oldPrimary {
 		t.Fatalf("deleting the primary address: %+v", ie)
 	}
 	r = act(r, "email_delete", map[string]any{"email_id": oldPrimary})

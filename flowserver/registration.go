@@ -12,7 +12,7 @@ func (s *Server) registerRegistration(r *registry) {
 	r.flow(flowapi.FlowRegistration).initial = []string{"registration_init"}
 	r.state("registration_init", flowapi.FlowRegistration).action(&actionDef{
 		name:        "register_login_identifier",
-		description: "Enter an identifier to register.",
+		description: "Start a sign-up with an e-mail address.",
 		inputs: func(*Ctx) []inputDef {
 			return []inputDef{{name: "email", typ: flowapi.TypeEmail, maxLength: emailMaxLength, required: ptr(true), trimLower: true}}
 		},

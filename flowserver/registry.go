@@ -145,8 +145,8 @@ func (st *stateDef) find(name string) *actionDef {
 
 // Descriptions shared by several states.
 const (
-	descBack = "Navigate one step back."
-	descSkip = "Skip"
+	descBack = "Return to the previous step."
+	descSkip = "Leave this step out."
 )
 
 // backAction is the generic revert, offered iff the last transition is revertible.

@@ -83,7 +83,7 @@ func TestSessionEndpoints(t *testing.T) {
 		t.Fatalf("garbage: %v", v.body)
 	}
 	if v := e.do(http.MethodPost, "/sessions/validate", "application/json", []byte(`{}`), nil); v.status != 400 ||
-		v.body["message"] != "code=400, message=session_token is a required field" {
+		v.body["message"] != "session_token is missing" {
 		t.Fatalf("no token: %d %v", v.status, v.body)
 	}
 	if v := e.do(http.MethodGet, "/sessions/validate", "", nil, nil); v.body["is_valid"] != false {

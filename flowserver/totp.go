@@ -54,7 +54,7 @@ func (s *Server) registerTOTP(r *registry) {
 	create.onRender(s.otpSecretPayload)
 	create.action(&actionDef{
 		name:        "otp_code_verify",
-		description: "Verify an OTP code",
+		description: "Confirm the authenticator app with one of its codes.",
 		inputs:      requiredInput("otp_code", flowapi.TypeString),
 		shown:       mfaOn,
 		run:         s.verifyOTPEnrolment,
@@ -64,13 +64,13 @@ func (s *Server) registerTOTP(r *registry) {
 	loginOTP := r.state("login_otp", flowapi.FlowLogin)
 	loginOTP.action(&actionDef{
 		name:        "otp_code_validate",
-		description: "Validates the provided code.",
+		description: "Check a code from the authenticator app.",
 		inputs:      requiredInput("otp_code", flowapi.TypeString),
 		run:         s.validateOTP,
 	})
 	loginOTP.action(&actionDef{
 		name:        "continue_to_login_security_key",
-		description: "Continues the flow to the security key login.",
+		description: "Use a security key as the second factor instead.",
 		shown: func(c *Ctx) bool {
 			ok, err := s.hasSecurityKey(c, c.Data().UserID)
 			return err == nil && ok && c.Data().WebAuthnAvailable
@@ -79,7 +79,7 @@ func (s *Server) registerTOTP(r *registry) {
 	})
 	r.state("login_security_key", flowapi.FlowLogin).action(&actionDef{
 		name:        "continue_to_login_otp",
-		description: "Continues the flow to the OTP login.",
+		description: "Use the authenticator app as the second factor instead.",
 		shown: func(c *Ctx) bool {
 			ok, err := c.Q().HasOTPSecret(c.Context(), c.Data().UserID)
 			return err == nil && ok
@@ -107,7 +107,7 @@ func (s *Server) registerTOTP(r *registry) {
 func continueToOTPAction(shown func(*Ctx) bool, then ...string) *actionDef {
 	return &actionDef{
 		name:        "continue_to_otp_secret_creation",
-		description: "Create an OTP secret",
+		description: "Set up an authenticator app.",
 		shown:       shown,
 		run: func(c *Ctx) error {
 			c.Continue(append([]string{"mfa_otp_secret_creation"}, then...)...)

@@ -54,10 +54,10 @@ type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
 }
 
-var errPasskeyInvalid = newFlowError(401, flowapi.ErrPasskeyInvalid, "The passkey is invalid.")
+var errPasskeyInvalid = newFlowError(401, flowapi.ErrPasskeyInvalid, "That passkey was not accepted.")
 
 var errCredentialMFAOnly = newFlowError(401, flowapi.ErrCredentialInvalidMFAOnly,
-	"This credential can be used as a second factor security key only.")
+	"This key works only as a second factor.")
 
 // coseAlgorithms is the pubKeyCredParams list in Hanko's order.
 var coseAlgorithms = []webauthncose.COSEAlgorithmIdentifier{

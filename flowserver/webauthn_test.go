@@ -27,7 +27,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 	pk := publicKey(t, options(t, r, "creation_options"))
 	wantSel := map[string]any{"requireResidentKey": true, "residentKey": "required", "userVerification": "preferred"}
 	if pk["attestation"] != "direct" || !sameJSON(pk["authenticatorSelection"], wantSel) || pk["timeout"] != float64(600000) ||
-		!sameJSON(pk["rp"], map[string]any{"id": "localhost", "name": "Hanko Authentication Service"}) || pk["excludeCredentials"] != nil {
+		!sameJSON(pk["rp"], map[string]any{"id": "localhost", "name": "hankogate"}) || pk["excludeCredentials"] != nil {
 		t.Fatalf("creation options %v", pk)
 	}
 	var algs []float64
@@ -207,4 +207,20 @@ func TestSecurityKeyAsSecondFactor(t *testing.T) {
 	if errCode(r) != flowapi.ErrPlatformAuthenticatorReqd {
 		t.Fatalf("no webauthn: %v", r.resp.Error)
 	}
+}
+
+// Passcode-only registration with WebAuthn: the MFA chooser comes first and passkey
+// onboarding after it, as in Hanko (with passwords the order is the same).
+func TestPasscodeOnlyRegistrationChooserBeforePasskey(t *testing.T) {
+	e, auth := newWebAuthnEnv(t, func(c *Config) { c.Password = false })
+	r := e.preflightWebAuthn(flowapi.FlowRegistration, false, nil)
+	r = e.act(r, "register_login_identifier", map[string]any{"email": "pat@example.com"})
+	e.expect(r, 200, "passcode_confirmation")
+	r = e.act(r, "verify_passcode", map[string]any{"code": e.mail.last(t, "pat@example.com").Code})
+	e.expect(r, 200, "mfa_method_chooser")
+	r = e.act(r, "skip", nil)
+	e.expect(r, 200, "onboarding_create_passkey")
+	r = e.act(r, "webauthn_generate_creation_options", nil)
+	r = e.act(r, "webauthn_verify_attestation_response", map[string]any{"public_key": string(create(t, auth, r))})
+	e.expect(r, 200, flowapi.StateSuccess)
 }

@@ -65,7 +65,7 @@ func sampleResponse(state string) *flowapi.Response {
 	})
 	return &flowapi.Response{
 		Name: state, Status: 400, Payload: payload,
-		Error: &flowapi.Error{Code: flowapi.ErrFormDataInvalid, Message: "Form data invalid."},
+		Error: &flowapi.Error{Code: flowapi.ErrFormDataInvalid, Message: "Some inputs need correcting."},
 		Actions: flowapi.Actions{
 			"fields": {Inputs: flowapi.Inputs{
 				"text": input(flowapi.TypeString), "email": withError, "new_password": input(flowapi.TypePassword),

@@ -1,26 +1,22 @@
 // Command login signs a new user up through hankogate's HTML pages, the way a browser
 // without JavaScript would, and prints the session cookie ("name=value") for the load
-// benchmark. It receives the passcode mail itself: it runs an SMTP sink on -smtp, the
-// address the gateway's embedded backend is configured to send through.
+// benchmark. It receives the passcode mail itself: it runs an SMTP sink (internal/testsmtp)
+// on -smtp, the address the gateway's embedded backend is configured to send through.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/mail"
-	"os"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/hankogate/hankogate/internal/testbrowser"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
+
+// mailWait bounds the wait for the passcode mail.
+const mailWait = 30 * time.Second
 
 func main() {
 	site := flag.String("url", "http://127.0.0.1:9103", "gateway site")
@@ -36,11 +32,11 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	mails, stop, err := smtpSink(*smtpAddr)
+	mails, err := testsmtp.Listen(*smtpAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer stop()
+	defer mails.Close()
 	session, err := register(ctx, *site, *prefix, *email, *password, *cookieName, mails)
 	if err != nil {
 		log.Fatal(err)
@@ -50,7 +46,7 @@ func main() {
 
 // register walks the registration pages until the gateway has set the session cookie and
 // sent the browser on to the site, and returns the cookie's value.
-func register(ctx context.Context, site, prefix, email, password, cookieName string, mails <-chan string) (string, error) {
+func register(ctx context.Context, site, prefix, email, password, cookieName string, mails *testsmtp.Server) (string, error) {
 	b, err := testbrowser.New(site, testbrowser.Options{Prefix: prefix, Timeout: 10 * time.Second})
 	if err != nil {
 		return "", err
@@ -65,8 +61,15 @@ func register(ctx context.Context, site, prefix, email, password, cookieName str
 	p, err = b.CompleteFlow(ctx, p, []testbrowser.Step{
 		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
 		{Action: "verify_passcode", Values: func(*testbrowser.Page) (map[string]string, error) {
-			code, err := passcode(ctx, mails)
-			return map[string]string{"code": code}, err
+			m, err := mails.Wait(email, mailWait)
+			if err != nil {
+				return nil, err
+			}
+			code := testsmtp.PasscodeFrom(m.Body)
+			if code == "" {
+				return nil, fmt.Errorf("no passcode in the mail %q", m.Body)
+			}
+			return map[string]string{"code": code}, nil
 		}},
 		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
 		{Action: "skip"}, // MFA, passkey and other optional onboarding
@@ -79,59 +82,4 @@ func register(ctx context.Context, site, prefix, email, password, cookieName str
 		err = fmt.Errorf("left the gateway pages at %s without a %s cookie (status %d)", p.URL, cookieName, p.Status)
 	}
 	return value, err
-}
-
-func passcode(ctx context.Context, mails <-chan string) (string, error) {
-	select {
-	case body := <-mails:
-		if code := testsmtp.PasscodeFrom(body); code != "" {
-			return code, nil
-		}
-		return "", fmt.Errorf("no passcode in the mail %q", body)
-	case <-ctx.Done():
-		return "", fmt.Errorf("waiting for the passcode mail: %w", ctx.Err())
-	}
-}
-
-// smtpSink receives mail on addr and hands each message's body to the returned channel.
-func smtpSink(addr string) (<-chan string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("smtp sink: %w", err)
-	}
-	mails := make(chan string, 4)
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &sinkSession{mails: mails}, nil
-	}))
-	srv.Domain = "localhost"
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			fmt.Fprintln(os.Stderr, "login: smtp sink:", err)
-		}
-	}()
-	return mails, func() { _ = srv.Close() }, nil
-}
-
-type sinkSession struct{ mails chan<- string }
-
-func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *sinkSession) Reset()                               {}
-func (s *sinkSession) Logout() error                        { return nil }
-
-// Data keeps the body; the embedded backend sends plain 8-bit text.
-func (s *sinkSession) Data(r io.Reader) error {
-	msg, err := mail.ReadMessage(r)
-	if err != nil {
-		return fmt.Errorf("smtp sink: %w", err)
-	}
-	body, err := io.ReadAll(msg.Body)
-	if err != nil {
-		return fmt.Errorf("smtp sink: %w", err)
-	}
-	select {
-	case s.mails <- string(body):
-	default: // nobody waits for more than a few mails
-	}
-	return nil
 }

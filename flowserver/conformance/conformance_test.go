@@ -26,14 +26,14 @@ var transcripts = map[string]struct {
 	"flow_error_csrf":                        {user: account},
 	"flow_error_expired":                     {}, // the flow expires before the e-mail matters
 	"login_passcode":                         {user: account},
-	"login_passcode_resend_rate_limited":     {user: account},
+	"login_passcode_resend_rate_limited":     {user: &user{sameMinute: true}}, // counts the registration's passcode
 	"login_passkey":                          {user: &user{passkey: true}},
 	"login_passkey_after_identifier":         {user: &user{passkey: true}},
 	"login_password":                         {user: account},
 	"login_password_cookie_mode":             {user: account},
 	"login_password_no_webauthn":             {user: account},
 	"login_password_rate_limited":            {user: account},
-	"login_password_totp":                    {user: &user{totp: true}},
+	"login_password_totp":                    {user: &user{totp: true, sameMinute: true}}, // reuses the enrolment code
 	"login_password_wrong":                   {user: account},
 	"login_unknown_email":                    {},
 	"login_validation_error":                 {},

@@ -146,14 +146,44 @@ type user struct {
 	passkey bool // enrol a passkey (softauthn) during registration
 	totp    bool // enrol TOTP during registration
 	session bool // log in with the password afterwards; the token stands for the recorded one
+	// trustDevice logs in with password and TOTP afterwards and trusts the device; the
+	// device-trust cookie stands for the one the recording presents.
+	trustDevice bool
+	// sameMinute: the recording ran right after its account's registration, within the
+	// same rate-limit windows (passcode tokens spent by the registration count) and TOTP
+	// step. Otherwise the replay starts an hour after the setup, in fresh windows, as real
+	// Hanko's accounts were created minutes before their recordings.
+	sameMinute bool
 }
 
 // setupResult is what the setup produced for the replay.
 type setupResult struct {
-	token      string // session token of the setup login
-	totpSecret string
-	totpCode   string // the TOTP code used at enrolment
-	totpAt     time.Time
+	token       string // session token of the setup login
+	deviceToken string // device-trust cookie value of the setup's trusted login
+	totp        otpState
+}
+
+// otpState is the live TOTP secret and the last code the server accepted, so that the
+// replay can send a fresh valid code, or the used one where the recording was refused with
+// otp_code_already_used.
+type otpState struct {
+	secret   string
+	lastCode string
+	lastAt   time.Time
+}
+
+// freshCode returns a valid code the server has not accepted yet: the current step's, or the
+// next step's (within the server's skew of one step) when the current one is used.
+func (o *otpState) freshCode(now time.Time) (string, error) {
+	code, err := totp.GenerateCode(o.secret, now)
+	if err == nil && code == o.lastCode {
+		code, err = totp.GenerateCode(o.secret, now.Add(totpStep))
+	}
+	if err != nil {
+		return "", err
+	}
+	o.lastCode, o.lastAt = code, now
+	return code, nil
 }
 
 const transcriptPassword = "correct-horse-battery-staple"
@@ -161,9 +191,10 @@ const transcriptPassword = "correct-horse-battery-staple"
 // totpStep is the TOTP time step (RFC 6238 default, as Hanko uses).
 const totpStep = 30 * time.Second
 
-// drive runs a flow to success, choosing the action for each state; it fails the test if the
-// server answers anything it cannot continue from.
-func (l *live) drive(flow, email string, u user, res *setupResult) (token string) {
+// drive runs a flow to success, choosing the action for each state, and returns the session
+// token and the cookies of the success response; it fails the test if the server answers
+// anything it cannot continue from.
+func (l *live) drive(flow, email string, u user, res *setupResult) (token string, cookies []*http.Cookie) {
 	l.t.Helper()
 	status, hdr, body := l.do(http.MethodPost, "/"+flow, nil, nil)
 	for range 20 {
@@ -172,12 +203,13 @@ func (l *live) drive(flow, email string, u user, res *setupResult) (token string
 			l.t.Fatalf("setup %s: status %d body %s", flow, status, body)
 		}
 		if fr.Name == flowapi.StateSuccess {
+			cookies = (&http.Response{Header: hdr}).Cookies()
 			if tok := hdr.Get(flowapi.HeaderAuthToken); tok != "" {
-				return tok
+				return tok, cookies
 			}
-			for _, c := range (&http.Response{Header: hdr}).Cookies() {
+			for _, c := range cookies {
 				if c.Name == flowapi.DefaultSessionCookie {
-					return c.Value
+					return c.Value, cookies
 				}
 			}
 			l.t.Fatalf("setup %s: success without a session token", flow)
@@ -191,7 +223,7 @@ func (l *live) drive(flow, email string, u user, res *setupResult) (token string
 		status, hdr, body = l.do(http.MethodPost, a.Href, http.Header{"Content-Type": {"application/json"}}, req)
 	}
 	l.t.Fatalf("setup %s: no success after 20 steps", flow)
-	return ""
+	return "", nil
 }
 
 func (l *live) choose(fr *flowapi.Response, email string, u user, res *setupResult) (string, map[string]any) {
@@ -214,24 +246,20 @@ func (l *live) choose(fr *flowapi.Response, email string, u user, res *setupResu
 	case "password_creation":
 		return "register_password", map[string]any{"new_password": transcriptPassword}
 	case "mfa_method_chooser":
-		if u.totp && res.totpSecret == "" {
+		if u.totp && res.totp.secret == "" {
 			return "continue_to_otp_secret_creation", nil
 		}
 		return "skip", nil
 	case "mfa_otp_secret_creation":
-		var p struct {
-			Secret string `json:"otp_secret"`
+		res.totp = otpState{secret: otpSecret(l.t, fr.Payload)}
+		return "otp_code_verify", map[string]any{"otp_code": l.freshCode(&res.totp)}
+	case "login_otp":
+		return "otp_code_validate", map[string]any{"otp_code": l.freshCode(&res.totp)}
+	case "device_trust":
+		if u.trustDevice {
+			return "trust_device", nil
 		}
-		if err := json.Unmarshal(fr.Payload, &p); err != nil || p.Secret == "" {
-			l.t.Fatalf("setup: otp secret missing in %s", fr.Payload)
-		}
-		at := l.clock.Now()
-		code, err := totp.GenerateCode(p.Secret, at)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		res.totpSecret, res.totpCode, res.totpAt = p.Secret, code, at
-		return "otp_code_verify", map[string]any{"otp_code": code}
+		return "skip", nil
 	case "onboarding_create_passkey":
 		if u.passkey && len(l.authn.Credentials()) == 0 {
 			return "webauthn_generate_creation_options", nil
@@ -242,6 +270,27 @@ func (l *live) choose(fr *flowapi.Response, email string, u user, res *setupResu
 	}
 	l.t.Fatalf("setup: no rule for state %s", fr.Name)
 	return "", nil
+}
+
+// otpSecret reads the secret of an mfa_otp_secret_creation payload.
+func otpSecret(t *testing.T, payload json.RawMessage) string {
+	t.Helper()
+	var p struct {
+		Secret string `json:"otp_secret"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.Secret == "" {
+		t.Fatalf("otp secret missing in %s", payload)
+	}
+	return p.Secret
+}
+
+func (l *live) freshCode(o *otpState) string {
+	l.t.Helper()
+	code, err := o.freshCode(l.clock.Now())
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return code
 }
 
 func (l *live) webauthnCreate(payload json.RawMessage) json.RawMessage {
@@ -276,11 +325,25 @@ func (l *live) setup(tr *fixtures.Transcript, u *user) setupResult {
 	if u.passkey && len(l.authn.Credentials()) == 0 {
 		l.t.Fatal("setup: the registration never offered passkey onboarding")
 	}
-	if u.totp && res.totpSecret == "" {
+	if u.totp && res.totp.secret == "" {
 		l.t.Fatal("setup: the registration never offered TOTP enrolment")
 	}
+	if u.trustDevice {
+		_, cookies := l.drive(flowapi.FlowLogin, tr.EmailUsed, user{trustDevice: true}, &res)
+		for _, c := range cookies {
+			if c.Name == flowapi.DeviceTrustCookie {
+				res.deviceToken = c.Value
+			}
+		}
+		if res.deviceToken == "" {
+			l.t.Fatal("setup: trusting the device set no device-trust cookie")
+		}
+	}
 	if u.session {
-		res.token = l.drive(flowapi.FlowLogin, tr.EmailUsed, user{}, &res)
+		res.token, _ = l.drive(flowapi.FlowLogin, tr.EmailUsed, user{}, &res)
+	}
+	if !u.sameMinute {
+		l.clock.advance(time.Hour)
 	}
 	return res
 }
@@ -298,6 +361,7 @@ type replay struct {
 	subst    map[string]string // recorded flow ids, csrf tokens, JWTs -> live ones
 	codes    map[string]string // recorded passcodes -> live passcodes
 	lastLive json.RawMessage   // payload of the latest live flow response
+	totp     otpState          // the setup's TOTP secret, or one created during the replay
 	diffs    []diff
 }
 
@@ -312,11 +376,14 @@ func (r *replay) add(where, format string, args ...any) {
 }
 
 func newReplay(l *live, tr *fixtures.Transcript, setup setupResult) *replay {
-	return &replay{l: l, tr: tr, setup: setup, subst: map[string]string{}, codes: map[string]string{}}
+	return &replay{l: l, tr: tr, setup: setup, subst: map[string]string{}, codes: map[string]string{}, totp: setup.totp}
 }
 
+var deviceCookie = regexp.MustCompile(regexp.QuoteMeta(flowapi.DeviceTrustCookie) + `=([^;\s]+)`)
+
 // replace substitutes every known recorded value in s; a recorded JWT not produced in this
-// transcript stands for the setup session.
+// transcript stands for the setup session, a recorded device-trust cookie not produced in it
+// for the setup's trusted device.
 func (r *replay) replace(s string) string {
 	keys := make([]string, 0, len(r.subst))
 	for k := range r.subst {
@@ -326,6 +393,12 @@ func (r *replay) replace(s string) string {
 	for _, k := range keys {
 		s = strings.ReplaceAll(s, k, r.subst[k])
 	}
+	s = deviceCookie.ReplaceAllStringFunc(s, func(c string) string {
+		if v := c[len(flowapi.DeviceTrustCookie)+1:]; r.setup.deviceToken != "" && !r.isLiveToken(v) {
+			return flowapi.DeviceTrustCookie + "=" + r.setup.deviceToken
+		}
+		return c
+	})
 	return jwtLike.ReplaceAllStringFunc(s, func(tok string) string {
 		if r.setup.token != "" && !r.isLiveToken(tok) {
 			return r.setup.token
@@ -335,7 +408,7 @@ func (r *replay) replace(s string) string {
 }
 
 func (r *replay) isLiveToken(tok string) bool {
-	if tok == r.setup.token {
+	if tok == r.setup.token || tok == r.setup.deviceToken {
 		return true
 	}
 	for _, v := range r.subst {
@@ -410,17 +483,18 @@ func (r *replay) substituteInputs(i int, body []byte) ([]byte, error) {
 			in["code"] = liveCode
 		}
 	}
-	if code, ok := in["otp_code"].(string); ok && code != "000000" && r.setup.totpSecret != "" {
-		// The recording sent the code already used at enrolment (refused), then the next
-		// window's code (accepted by the skew of one step).
-		if s.Response.Status == http.StatusOK {
-			next, err := totp.GenerateCode(r.setup.totpSecret, r.setup.totpAt.Add(totpStep))
+	if _, ok := in["otp_code"]; ok && r.totp.secret != "" {
+		// A code the recording had accepted becomes a fresh valid code; one refused as used
+		// the live code last accepted; one refused otherwise (wrong) stays as recorded.
+		switch {
+		case strings.Contains(string(s.Response.Body), flowapi.ErrOTPCodeAlreadyUsed):
+			in["otp_code"] = r.totp.lastCode
+		case s.Response.Status < http.StatusBadRequest:
+			code, err := r.totp.freshCode(r.l.clock.Now())
 			if err != nil {
 				return nil, err
 			}
-			in["otp_code"] = next
-		} else {
-			in["otp_code"] = r.setup.totpCode
+			in["otp_code"] = code
 		}
 	}
 	if _, ok := in["public_key"]; ok {
@@ -465,6 +539,10 @@ func (r *replay) learn(s fixtures.Step, liveHdr http.Header, liveBody []byte) {
 		}
 		if got.Name != flowapi.StateError {
 			r.lastLive = got.Payload
+		}
+		if got.Name == "mfa_otp_secret_creation" && want.Name == got.Name {
+			// A secret created during the replay: its codes are computed from the live one.
+			r.totp = otpState{secret: otpSecret(r.l.t, got.Payload)}
 		}
 	}
 	if tok := s.Response.Headers.Get(flowapi.HeaderAuthToken); tok != "" {

@@ -184,7 +184,7 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, name string) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if name == flowapi.FlowProfile && !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		fail(w, http.StatusUnauthorized, flowapi.ErrUnauthorized, "The session is invalid.")
+		fail(w, http.StatusUnauthorized, flowapi.ErrUnauthorized, "There is no valid session for this request.")
 		return
 	}
 	act := r.URL.Query().Get("action")
@@ -196,23 +196,23 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	action, id, ok := strings.Cut(act, "@")
 	if !ok {
-		fail(w, http.StatusInternalServerError, flowapi.ErrTechnical, "Something went wrong.")
+		fail(w, http.StatusInternalServerError, flowapi.ErrTechnical, "An internal error stopped this step.")
 		return
 	}
 	fl := s.flows[id]
 	var req flowapi.ActionRequest
 	if fl == nil || fl.name != name || json.NewDecoder(r.Body).Decode(&req) != nil || req.CSRFToken == "" || req.CSRFToken != fl.csrf {
-		fail(w, http.StatusForbidden, flowapi.ErrOperationNotPermitted, "The operation is not permitted.")
+		fail(w, http.StatusForbidden, flowapi.ErrOperationNotPermitted, "That action is not allowed here.")
 		return
 	}
 	if s.expireNext {
 		s.expireNext = false
-		fail(w, http.StatusGone, flowapi.ErrFlowExpired, "The flow has expired.")
+		fail(w, http.StatusGone, flowapi.ErrFlowExpired, "This flow is too old to go on; start a new one.")
 		return
 	}
 	str := func(k string) string { v, _ := req.InputData[k].(string); return v }
 	s.log = append(s.log, name+"/"+fl.state+"/"+action)
-	invalid := &flowapi.Error{Code: flowapi.ErrFormDataInvalid, Message: "Form data invalid."}
+	invalid := &flowapi.Error{Code: flowapi.ErrFormDataInvalid, Message: "Some inputs need correcting."}
 	switch {
 	case fl.state == flowapi.StatePreflight && action == capabilities:
 		fl.state = initial[name]
@@ -222,7 +222,7 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, name string) 
 		switch {
 		case str("provider") != Provider:
 			s.render(w, fl, http.StatusBadRequest, nil, invalid, map[string]*flowapi.Error{"provider": {
-				Code: flowapi.ErrValueInvalid, Message: "The value is invalid. Must be one of: " + Provider}})
+				Code: flowapi.ErrValueInvalid, Message: "Not one of the accepted values: " + Provider}})
 			return
 		case redirectTo != s.allowedRedirect || !pkceVerifier.MatchString(verifier):
 			s.render(w, fl, http.StatusBadRequest, nil, invalid, nil)
@@ -245,7 +245,7 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, name string) 
 	case fl.state == stateThirdParty && action == "exchange_token":
 		tok, ok := s.tokens[str("token")]
 		if !ok || tok.flowID != fl.id || time.Now().After(tok.expires) {
-			fail(w, http.StatusInternalServerError, flowapi.ErrTechnical, "Something went wrong.")
+			fail(w, http.StatusInternalServerError, flowapi.ErrTechnical, "An internal error stopped this step.")
 			return
 		}
 		if challengeOf(str("code_verifier")) != tok.challenge {
@@ -261,7 +261,7 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, name string) 
 		}
 		s.succeed(w, fl)
 	default:
-		fail(w, http.StatusForbidden, flowapi.ErrOperationNotPermitted, "The operation is not permitted.")
+		fail(w, http.StatusForbidden, flowapi.ErrOperationNotPermitted, "That action is not allowed here.")
 	}
 }
 
@@ -327,20 +327,20 @@ func (s *Server) render(w http.ResponseWriter, fl *flow, status int, payload any
 	email := flowapi.Inputs{"email": {Name: "email", Type: flowapi.TypeEmail, MinLength: &minLen, MaxLength: &maxLen, Required: boolp(true)}}
 	switch fl.state {
 	case flowapi.StatePreflight:
-		add(capabilities, "Send the computers capabilities.", flowapi.Inputs{
+		add(capabilities, "Tell the server what the browser can do.", flowapi.Inputs{
 			"webauthn_available":                        {Name: "webauthn_available", Type: flowapi.TypeBoolean, Required: boolp(true), Hidden: boolp(true)},
 			"webauthn_conditional_mediation_available":  {Name: "webauthn_conditional_mediation_available", Type: flowapi.TypeBoolean, Hidden: boolp(true)},
 			"webauthn_platform_authenticator_available": {Name: "webauthn_platform_authenticator_available", Type: flowapi.TypeBoolean, Hidden: boolp(true)},
 		})
 	case initial[fl.name]:
-		desc := "Sign up/sign in with a third party provider via OAuth."
+		desc := "Sign in or sign up with a social provider."
 		switch fl.name {
 		case flowapi.FlowLogin:
-			add("continue_with_login_identifier", "Enter an identifier to login.", email)
+			add("continue_with_login_identifier", "Start a sign-in with an e-mail address.", email)
 		case flowapi.FlowRegistration:
-			add("register_login_identifier", "Enter an identifier to register.", email)
+			add("register_login_identifier", "Start a sign-up with an e-mail address.", email)
 		case flowapi.FlowProfile:
-			desc = "Connect a third party provider via OAuth."
+			desc = "Link a social provider account."
 		}
 		add(startAction(fl.name), desc, flowapi.Inputs{
 			"redirect_to":   {Name: "redirect_to", Type: flowapi.TypeString, Required: boolp(true), Hidden: boolp(true)},
@@ -349,15 +349,15 @@ func (s *Server) render(w http.ResponseWriter, fl *flow, status int, payload any
 				AllowedValues: []flowapi.AllowedValue{{Value: Provider, Name: ProviderName}}},
 		})
 	case stateThirdParty:
-		desc := "Exchange a one time token."
+		desc := "Trade the provider's one-time token for a session."
 		if fl.name == flowapi.FlowProfile {
-			desc = "Exchange a token for linking the identity to a user account."
+			desc = "Trade the provider's one-time token to link the account."
 		}
 		add("exchange_token", desc, flowapi.Inputs{
 			"token":         {Name: "token", Type: flowapi.TypeString, Required: boolp(true), Hidden: boolp(true)},
 			"code_verifier": {Name: "code_verifier", Type: flowapi.TypeString, Hidden: boolp(true)},
 		})
-		add("back", "Navigate one step back.", flowapi.Inputs{})
+		add("back", "Return to the previous step.", flowapi.Inputs{})
 	}
 	write(w, resp)
 }

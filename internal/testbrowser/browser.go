@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -39,6 +40,10 @@ type Options struct {
 	// FreshConnections opens a connection per request, so that a request never meets a
 	// pooled connection to a server process that was killed and restarted meanwhile.
 	FreshConnections bool
+	// SourceIP, when set, is the local address of every connection (a loopback address
+	// such as 127.0.3.7 towards a loopback server), so that a server sees one client per
+	// browser: bench/load's virtual users each have their own.
+	SourceIP net.IP
 }
 
 // Browser is a cookie-keeping client that does not follow redirects by itself, so callers
@@ -67,8 +72,14 @@ func New(site string, opts Options) (*Browser, error) {
 		Timeout:       opts.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	if opts.FreshConnections {
-		c.Transport = &http.Transport{DisableKeepAlives: true}
+	if opts.FreshConnections || opts.SourceIP != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableKeepAlives = opts.FreshConnections
+		if opts.SourceIP != nil {
+			d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: opts.SourceIP}}
+			t.DialContext = d.DialContext
+		}
+		c.Transport = t
 	}
 	return &Browser{site: strings.TrimSuffix(site, "/"), prefix: strings.TrimSuffix(opts.Prefix, "/"), client: c, jar: jar}, nil
 }
@@ -272,3 +283,6 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// CloseIdleConnections closes the browser's kept-alive connections (a load run's end).
+func (b *Browser) CloseIdleConnections() { b.client.CloseIdleConnections() }

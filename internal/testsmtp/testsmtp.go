@@ -44,33 +44,50 @@ type Server struct {
 	msgs     []Message
 	consumed map[string]int // per recipient: how many messages WaitFor returned
 	arrived  chan struct{}  // closed and replaced on every message
+	done     chan error     // Serve's result
 }
 
 // Start listens on 127.0.0.1:0 and stops the server when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen("127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testsmtp: listen: %v", err)
+		t.Fatal(err)
 	}
-	s := &Server{addr: ln.Addr().(*net.TCPAddr), consumed: map[string]int{}, arrived: make(chan struct{})}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("testsmtp: %v", err)
+		}
+	})
+	return s
+}
+
+// Listen starts a server on addr for programs (bench/load); Close stops it.
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("testsmtp: listen: %w", err)
+	}
+	s := &Server{addr: ln.Addr().(*net.TCPAddr), consumed: map[string]int{}, arrived: make(chan struct{}), done: make(chan error, 1)}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s}, nil
 	}))
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
 	s.srv.MaxMessageBytes = 10 << 20
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := s.srv.Close(); err != nil {
-			t.Errorf("testsmtp: close: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("testsmtp: serve: %v", err)
-		}
-	})
-	return s
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	if err := s.srv.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	if err := <-s.done; err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
 }
 
 // Addr returns the host and port to send to.
@@ -88,6 +105,15 @@ func (s *Server) Messages() []Message {
 // timeout; it fails the test when none arrives in time.
 func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message {
 	t.Helper()
+	m, err := s.Wait(to, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Wait is WaitFor reporting a timeout as an error, for use off the test's goroutine.
+func (s *Server) Wait(to string, timeout time.Duration) (Message, error) {
 	key := strings.ToLower(to)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -101,7 +127,7 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message
 			if seen == s.consumed[key] {
 				s.consumed[key]++
 				s.mu.Unlock()
-				return m
+				return m, nil
 			}
 			seen++
 		}
@@ -110,8 +136,7 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Message
 		select {
 		case <-arrived:
 		case <-deadline.C:
-			t.Fatalf("testsmtp: no new message to %s within %v (have %d in all)", to, timeout, len(s.Messages()))
-			return Message{}
+			return Message{}, fmt.Errorf("testsmtp: no new message to %s within %v (have %d in all)", to, timeout, len(s.Messages()))
 		}
 	}
 }
