@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,7 +76,8 @@ func checkGateway(cfg flowproxy.Config) (flowproxy.Config, error) {
 	if cfg.APIURL == "" {
 		cfg.APIURL = embeddedAPIURL
 	}
-	standIn := make([]byte, 32) // a valid size for both keys
+	standIn := make([]byte, 32) // a valid key for both kinds
+	_, _ = rand.Read(standIn)   // crypto/rand.Read never fails (it panics rather)
 	keys := make([]flowproxy.KeyPair, max(len(cfg.Cookie.Keys), 1))
 	copy(keys, cfg.Cookie.Keys)
 	for i := range keys {

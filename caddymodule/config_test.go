@@ -17,12 +17,21 @@ import (
 	"github.com/hankogate/hankogate/flowserver"
 )
 
+// Keys made with openssl rand -hex.
 var (
-	hash32  = bytes.Repeat([]byte{0xab}, 32)
-	hash64  = bytes.Repeat([]byte{0xcd}, 64)
-	block16 = bytes.Repeat([]byte{0x01}, 16)
-	block32 = bytes.Repeat([]byte{0x02}, 32)
+	hash32   = mustHex("578ae33765d6fe4f098589427e2df09daa33fc549018403dd089ee39556fc4bd")
+	hash64   = mustHex("2f6c993551c07128ea805b4f62250c51567910b8dcd5e48a9a679df0b0f61c35b3730ca706780971a4f3e63d8856ff998e918bde956150951b74006a36be8e84")
+	block32  = mustHex("abebe0b503b87291a6ae44ac304a5e9157ccad494d8e9c58faa45884c8153b4c")
+	block32b = mustHex("8aeb7046b69c195f5847bdad851c1c32fb5a307f6abd3250dd28df0251248c69")
 )
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func TestValidateAcceptsGoodConfigs(t *testing.T) {
 	off := false
@@ -33,7 +42,7 @@ func TestValidateAcceptsGoodConfigs(t *testing.T) {
 		{"empty (embedded defaults)", Handler{}},
 		{"remote api", Handler{API: "https://abc.hanko.io", Prefix: "/auth/", Timeout: caddy.Duration(time.Second)}},
 		{"cookie", Handler{Cookie: &CookieConfig{Name: "s", Domain: ".example.com", Secure: &off, SameSite: "strict",
-			HashKeys: []string{hex.EncodeToString(hash32)}, BlockKeys: []string{hex.EncodeToString(block16)}}}},
+			HashKeys: []string{hex.EncodeToString(hash32)}, BlockKeys: []string{hex.EncodeToString(block32b)}}}},
 		{"embedded", Handler{Embedded: &EmbeddedConfig{MFA: "required", Token: "cookie", Expose: "/hanko-api",
 			Origins: []string{"https://example.com"}, SMTP: &SMTPConfig{Address: "localhost:25", From: "a@b.c", TLS: "none"}}}},
 		{"headers", Handler{Header: []HeaderMapping{{"X-User", "subject"}, {"Remote-Email", "email"}}}},
@@ -61,7 +70,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Revalidate:    caddy.Duration(-time.Second),
 		Cookie: &CookieConfig{Name: "a b", Domain: "example.com/x", Secure: &off, SameSite: "none", Lifetime: -1,
 			HashKeys:  []string{"abcd", "", hex.EncodeToString(hash32)},
-			BlockKeys: []string{"!!", hex.EncodeToString(block16)}},
+			BlockKeys: []string{"!!", hex.EncodeToString(block32b)}},
 		Embedded: &EmbeddedConfig{},
 	}
 	err := h.Validate()
@@ -102,7 +111,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestValidateSingleProblems(t *testing.T) {
-	hash, block := hex.EncodeToString(hash32), hex.EncodeToString(block16)
+	hash, block := hex.EncodeToString(hash32), hex.EncodeToString(block32b)
 	tests := []struct {
 		name string
 		h    Handler
@@ -117,9 +126,15 @@ func TestValidateSingleProblems(t *testing.T) {
 		{"prefix with query", Handler{Prefix: "/a?b"}, "hanko: prefix: must be a clean absolute path"},
 		{"same_site unknown", Handler{Cookie: &CookieConfig{SameSite: "lenient"}}, `hanko: cookie same_site: unknown value "lenient" (want lax, strict or none)`},
 		{"block key short", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}, BlockKeys: []string{hex.EncodeToString(hash32[:8])}}},
-			"hanko: cookie block_key: key 1 is 8 bytes; want 16, 24 or 32"},
+			"hanko: cookie block_key: key 1 is 8 bytes; want 32 random bytes (AES-256); generate one with: openssl rand -hex 32"},
+		{"block key AES-128", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}, BlockKeys: []string{hex.EncodeToString(block32[:16])}}},
+			"hanko: cookie block_key: key 1 is 16 bytes; want 32 random bytes (AES-256); generate one with: openssl rand -hex 32"},
+		{"hash key passphrase", Handler{Cookie: &CookieConfig{HashKeys: []string{"correcthorsebatterystaplecorrecthorsebatter"}, BlockKeys: []string{block}}},
+			"hanko: cookie hash_key: key 1: base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
+		{"block key text as hex", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}, BlockKeys: []string{hex.EncodeToString([]byte("my very secret passphrase, 32 ch"))}}},
+			"hanko: cookie block_key: key 1 is printable text, not random bytes; generate one with: openssl rand -hex 32"},
 		{"second pair bad", Handler{Cookie: &CookieConfig{HashKeys: []string{hash, hash}, BlockKeys: []string{block, "00"}}},
-			"hanko: cookie block_key: key 2 is 1 bytes; want 16, 24 or 32"},
+			"hanko: cookie block_key: key 2 is 1 bytes; want 32 random bytes (AES-256); generate one with: openssl rand -hex 32"},
 		{"key placeholder unset", Handler{Cookie: &CookieConfig{HashKeys: []string{"{env.HANKOGATE_TEST_UNSET_KEY}"}, BlockKeys: []string{block}}},
 			"hanko: cookie hash_key: key 1: "},
 		{"hash_key without block_key", Handler{Cookie: &CookieConfig{HashKeys: []string{hash}}},
@@ -197,7 +212,7 @@ func TestGatewayConfigMapsOptions(t *testing.T) {
 		Header:        []HeaderMapping{{"x-user", "subject"}},
 		Cookie: &CookieConfig{Name: "s", Domain: ".example.com", Secure: &off, SameSite: "strict", Lifetime: caddy.Duration(time.Hour),
 			HashKeys:  []string{"{env.HANKOGATE_TEST_HASH}", hex.EncodeToString(hash32)},
-			BlockKeys: []string{"{file." + blockFile + "}", hex.EncodeToString(block16)},
+			BlockKeys: []string{"{file." + blockFile + "}", hex.EncodeToString(block32b)},
 		},
 	}
 	built, err := h.configs(caddy.NewReplacer())
@@ -222,7 +237,7 @@ func TestGatewayConfigMapsOptions(t *testing.T) {
 	}
 	if len(c.Keys) != 2 ||
 		!bytes.Equal(c.Keys[0].Hash, hash64) || !bytes.Equal(c.Keys[0].Block, block32) ||
-		!bytes.Equal(c.Keys[1].Hash, hash32) || !bytes.Equal(c.Keys[1].Block, block16) {
+		!bytes.Equal(c.Keys[1].Hash, hash32) || !bytes.Equal(c.Keys[1].Block, block32b) {
 		t.Errorf("keys not decoded in order")
 	}
 }

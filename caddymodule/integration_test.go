@@ -35,8 +35,8 @@ const (
 
 // Test cookie keys, so a test can forge an expired cookie the gateway itself would accept.
 var (
-	testHashKey  = strings.Repeat("1f", 32)
-	testBlockKey = strings.Repeat("2e", 32)
+	testHashKey  = "abebe0b503b87291a6ae44ac304a5e9157ccad494d8e9c58faa45884c8153b4c" // openssl rand -hex 32
+	testBlockKey = "8aeb7046b69c195f5847bdad851c1c32fb5a307f6abd3250dd28df0251248c69"
 )
 
 type gatewayEnv struct {

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -68,9 +67,8 @@ func decodeKeys(repl *caddy.Replacer, option string, values []string) ([][]byte,
 	return keys, errs
 }
 
-// decodeKey resolves placeholders in one key and decodes it. A value that is valid hex is
-// taken as hex, since hex digits also form valid base64 (of another length). The error
-// never contains the key itself.
+// decodeKey resolves placeholders in one key and decodes it (flowproxy.ParseKey). The
+// error never contains the key itself.
 func decodeKey(repl *caddy.Replacer, value string) ([]byte, error) {
 	resolved, err := repl.ReplaceOrErr(value, true, true)
 	if err != nil {
@@ -78,27 +76,9 @@ func decodeKey(repl *caddy.Replacer, value string) ([]byte, error) {
 	}
 	resolved = strings.TrimSpace(resolved) // key files often end in a newline
 	if resolved == "" {
-		return nil, errors.New("missing")
+		return nil, fmt.Errorf("missing; %s", flowproxy.KeyAdvice)
 	}
-	b, err := hex.DecodeString(resolved)
-	if err != nil {
-		b, err = decodeBase64(resolved)
-	}
-	if err != nil {
-		return nil, errors.New("neither hex nor base64")
-	}
-	return b, nil
-}
-
-func decodeBase64(s string) ([]byte, error) {
-	var err error
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		var b []byte
-		if b, err = enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, err
+	return flowproxy.ParseKey(resolved)
 }
 
 // cookieKeysStorageKey is where generated cookie keys live in Caddy's storage, so sessions

@@ -37,13 +37,13 @@ func TestDecodeKeyEncodings(t *testing.T) {
 
 func TestDecodeKeyPairsKeepsNumbers(t *testing.T) {
 	hash := hex.EncodeToString(hash32)
-	pairs, errs := decodeKeyPairs(caddy.NewReplacer(), []string{"!!", hash}, []string{hex.EncodeToString(block16)})
-	if len(pairs) != 2 || pairs[0].Hash != nil || !bytes.Equal(pairs[0].Block, block16) ||
+	pairs, errs := decodeKeyPairs(caddy.NewReplacer(), []string{"!!", hash}, []string{hex.EncodeToString(block32b)})
+	if len(pairs) != 2 || pairs[0].Hash != nil || !bytes.Equal(pairs[0].Block, block32b) ||
 		!bytes.Equal(pairs[1].Hash, hash32) || pairs[1].Block != nil {
 		t.Errorf("pairs = %x", pairs)
 	}
 	if got := errors.Join(errs...).Error(); got != "cookie hash_key: 2 given but 1 block_key; the n-th hash_key pairs with the n-th block_key\n"+
-		"cookie hash_key: key 1: neither hex nor base64" {
+		"cookie hash_key: key 1: neither hex nor base64; generate one with: openssl rand -hex 32" {
 		t.Errorf("errors:\n%s", got)
 	}
 	if pairs, errs := decodeKeyPairs(caddy.NewReplacer(), nil, nil); pairs != nil || errs != nil {
@@ -107,12 +107,12 @@ func TestStoredKeysChecked(t *testing.T) {
 	if err != nil || len(cfg.Cookie.Keys) != 1 {
 		t.Fatalf("generated keys: %v, %d pairs", err, len(cfg.Cookie.Keys))
 	}
-	short := `{"keys":[{"hash_key":"00","block_key":"` + hex.EncodeToString(block16) + `"}]}`
+	short := `{"keys":[{"hash_key":"00","block_key":"` + hex.EncodeToString(block32b) + `"}]}`
 	if err := storage.Store(ctx, cookieKeysStorageKey, []byte(short)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = withStoredKeys(ctx, storage, built.gateway)
-	if want := "hanko: stored cookie keys hankogate/cookie-keys.json: cookie hash_key: key 1 is 1 bytes; want 32 or 64"; err == nil || err.Error() != want {
+	if want := "hanko: stored cookie keys hankogate/cookie-keys.json: cookie hash_key: key 1 is 1 bytes; want 32 or 64 random bytes; generate one with: openssl rand -hex 32"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
 	}
 }

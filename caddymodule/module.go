@@ -83,7 +83,7 @@ type CookieConfig struct {
 	// the n-th block_key; the first pair encodes new cookies and every pair decodes (key
 	// rotation). None means a generated pair kept in Caddy's storage.
 	HashKeys  []string `json:"hash_key,omitempty"`  // HMAC-SHA256: 32 or 64 bytes
-	BlockKeys []string `json:"block_key,omitempty"` // AES: 16, 24 or 32 bytes
+	BlockKeys []string `json:"block_key,omitempty"` // AES-256: 32 bytes
 }
 
 // HeaderMapping puts one identity claim into one upstream request header.

@@ -39,6 +39,9 @@ type gatewayOptions struct {
 	Extra string
 	// SameSite is the cookies' same_site setting ("" for the default).
 	SameSite string
+	// Secure keeps the cookies' default secure on (Chromium accepts Secure and __Host-
+	// cookies from http://localhost); otherwise the gateway runs with secure off.
+	Secure bool
 }
 
 // startGateway writes a Caddyfile for a free port and runs the hankogate binary with it
@@ -50,9 +53,12 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	g := &gateway{Upstream: startUpstream(t)}
 	g.URL = fmt.Sprintf("http://localhost:%d", gatewaytest.FreePort(t))
 
-	sameSite := ""
+	cookie := "secure off"
+	if opts.Secure {
+		cookie = ""
+	}
 	if opts.SameSite != "" {
-		sameSite = "same_site " + opts.SameSite
+		cookie += "\n\t\t\tsame_site " + opts.SameSite
 	}
 	backend := fmt.Sprintf("api %s", opts.API)
 	if opts.API == "" {
@@ -78,7 +84,6 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	hanko {
 		title "E2E site"
 		cookie {
-			secure off
 			%s
 		}
 		%s
@@ -86,7 +91,7 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 	}
 	reverse_proxy %s
 }
-`, g.URL, sameSite, backend, opts.Extra, strings.TrimPrefix(g.Upstream.URL, "http://"))
+`, g.URL, cookie, backend, opts.Extra, strings.TrimPrefix(g.Upstream.URL, "http://"))
 	p := gatewaytest.Start(t, gatewayBinary, home, "hankogate", caddyfile)
 	t.Cleanup(func() { // before the process is killed (cleanups run last first)
 		if t.Failed() {

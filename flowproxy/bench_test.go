@@ -31,7 +31,7 @@ func BenchmarkAuthenticated(b *testing.B) {
 	e.confirmed(gw.now(), gw.cfg.Revalidate, gw.grace())
 	gw.auth.put(v, e, gw.now())
 
-	line := "theme=dark; lang=en; hankogate=" + v
+	line := "theme=dark; lang=en; " + gw.names.session + "=" + v
 	cookieLine := []string{line}
 	r := httptest.NewRequest(http.MethodGet, "/app/page?x=1", nil)
 	r.Header.Set("Accept", "text/html")
@@ -63,7 +63,7 @@ func BenchmarkFirstSight(b *testing.B) {
 	}
 	v, _ := gw.sessionCodec.Encode(d)
 	r := httptest.NewRequest(http.MethodGet, "/app", nil)
-	r.Header.Set("Cookie", "hankogate="+v)
+	r.Header.Set("Cookie", gw.names.session+"="+v)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -2,6 +2,7 @@ package flowproxy
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,16 +79,49 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// CookieConfig describes the gateway's cookies (session, flow state, CSRF).
+// CookieConfig describes the gateway's cookies (session, flow state, CSRF, device).
 type CookieConfig struct {
-	Name     string        // session cookie name (default "hankogate"); others derive from it
+	// Name is the session cookie's name as is. The default is "__Host-hankogate" for
+	// host-only Secure cookies, "__Secure-hankogate" for Secure ones with a Domain, and
+	// "hankogate" without Secure: the prefixes make browsers refuse such a cookie set by a
+	// sibling subdomain or over plain http. The other cookies are named after Name without
+	// its prefix, as <prefix><base>_csrf, <base>_device and <base>_flow_<flow>_<n>, where
+	// <prefix> is "__Secure-" with Secure (their narrow path rules out "__Host-").
+	Name     string
 	Domain   string        // empty: host-only cookies
 	Insecure bool          // true drops the Secure attribute (plain-http development only)
 	SameSite http.SameSite // default Lax
 	Lifetime time.Duration // session cookie lifetime (default: the Hanko session's remaining lifetime)
 	// Keys are tried in order for decoding; the first one encodes. Hash keys are 32 or 64
-	// bytes, block keys 16, 24 or 32 bytes (AES).
+	// random bytes, block keys 32 (AES-256); see keyProblem for what counts as random.
 	Keys []KeyPair
+}
+
+// Cookie name prefixes (RFC 6265bis): browsers accept a __Secure- cookie only with Secure
+// from a secure origin, a __Host- cookie only, besides, with Path=/ and no Domain.
+const (
+	hostPrefix   = "__Host-"
+	securePrefix = "__Secure-"
+)
+
+// namePrefix is the strongest prefix the cookies allow: for the session cookie (Path=/)
+// __Host- when host-only, otherwise __Secure-; "" without Secure.
+func (c CookieConfig) namePrefix(session bool) string {
+	switch {
+	case c.Insecure:
+		return ""
+	case session && c.Domain == "":
+		return hostPrefix
+	}
+	return securePrefix
+}
+
+// cookieBase is name without a __Host- or __Secure- prefix.
+func cookieBase(name string) string {
+	if b, ok := strings.CutPrefix(name, hostPrefix); ok {
+		return b
+	}
+	return strings.TrimPrefix(name, securePrefix)
 }
 
 // KeyPair is one securecookie hash (HMAC) and block (AES) key pair.

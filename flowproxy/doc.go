@@ -5,14 +5,17 @@
 // State lives in the browser, sealed with the configured cookie keys (gorilla/securecookie,
 // HMAC + AES; the first key pair encodes, all decode):
 //
-//   - <name>: the session — Hanko's JWT (verified against the backend's JWKS at login), user id,
-//     session id and expiry. Path=/.
-//   - <name>_flow_<flow>_0…N: the last Flow API response of one flow plus the return URL (and,
-//     during a third-party sign-in, its PKCE code_verifier), compressed and split so that no
-//     Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any instance with the same keys can
-//     continue the flow; nothing is kept in memory per flow.
-//   - <name>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
-//   - <name>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
+//   - <name> (default __Host-hankogate): the session — Hanko's JWT (verified against the
+//     backend's JWKS at login), user id, session id and expiry. Path=/.
+//   - <p><base>_flow_<flow>_0…N (<p> is __Secure- with Secure cookies, <base> the name without
+//     prefix): the last Flow API response of one flow plus the return URL (and, during a
+//     third-party sign-in, its PKCE code_verifier), bound to the session it was stored under,
+//     compressed and split so that no Set-Cookie line exceeds 4096 bytes. Path=<prefix>. Any
+//     instance with the same keys can continue the flow; nothing is kept in memory per flow.
+//     A state read under another session (or none) is discarded; sign-in and sign-out delete
+//     all of them; the account page renders each answer of the backend once.
+//   - <p><base>_csrf: the per-browser CSRF token every gateway form echoes. Path=<prefix>.
+//   - <p><base>_device: Hanko's device-trust token, relayed back to Hanko. Path=<prefix>.
 //
 // A new flow's preflight is shown as a page whose capabilities form the passkey script
 // (<prefix>/assets/passkey.js) fills and submits at once; a browser without JavaScript

@@ -42,6 +42,11 @@ func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	head := r.Method == http.MethodHead
 	nojs := q.Get(noJSParam) != ""
 	st := g.loadState(r, flow)
+	if st != nil && st.Shown && !(nojs && st.Resp.Name == flowapi.StatePreflight) {
+		// The account page shows each answer of the backend once; this view gets a new one.
+		// (A preflight left for a browser without JavaScript is answered at the backend.)
+		st = nil
+	}
 	if st != nil && q.Get("new") == "" && !terminal(st.Resp.Name) {
 		// A newer return URL (the user went to another protected page meanwhile) wins.
 		dirty := false
@@ -158,6 +163,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 		return
 	}
 	st.Resp = resp
+	st.Shown = flow == flowapi.FlowProfile
 	if resp.Name != flowapi.StatePreflight {
 		// Shown right now, so not stored for later.
 		c.Notice, c.Alert = st.Notice, st.Alert
@@ -207,6 +213,9 @@ func (g *Gateway) show(w http.ResponseWriter, r *http.Request, c pageCtx, st *fl
 		st.Notice, st.Alert, st.Go = "", "", false
 		dirty = true
 	}
+	if st.Flow == flowapi.FlowProfile && !st.Shown {
+		st.Shown, dirty = true, true
+	}
 	if dirty && r.Method != http.MethodHead {
 		if err := g.saveState(w, r, st); err != nil {
 			g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
@@ -253,6 +262,11 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	name := r.PostForm.Get(view.ActionField)
 	action := st.StepUp.offered(st.Resp).Actions[name]
 	if name == "" || action == nil || view.GatewayActions[name] {
+		if flow == flowapi.FlowProfile {
+			// The account page is never shown from a stored answer: ask the backend anew.
+			g.startFlow(w, r, c, flow, bearer, "", noticeGone, false)
+			return
+		}
 		c.Notice = noticeGone
 		g.renderState(w, r, c, st, http.StatusConflict)
 		return
@@ -286,7 +300,6 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		return
 	case flowapi.StateAccountDeleted:
 		g.endSession(w, r)
-		g.clearState(w, r, st.Flow)
 		g.message(w, r, http.StatusOK, "Account deleted", "Your account has been deleted and you have been signed out.")
 		return
 	case flowapi.StatePreflight:
@@ -396,7 +409,8 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	e := g.newAuthEntry(d, claims)
 	e.confirmed(now, g.cfg.Revalidate, g.grace())
 	g.auth.put(v, e, now)
-	g.clearState(w, r, st.Flow)
+	// Every flow of the browser ends with a sign-in; none may continue under the new session.
+	g.clearStates(w, r)
 	// A new CSRF token for the signed-in browser: a token planted before login is useless after.
 	g.attrs.Delete(w, g.names.csrf, g.cfg.Prefix)
 	target := redirect.Target(st.Return, r.Host, g.cfg.AllowedRedirectHosts)

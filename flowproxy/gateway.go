@@ -53,16 +53,32 @@ type Gateway struct {
 	now      func() time.Time // the clock; tests move it
 }
 
+// cookieNames are the names of the gateway's cookies (CookieConfig.Name), plus the base
+// name they share without prefix.
 type cookieNames struct {
 	session, csrf, device, flowPrefix string
+	base                              string
+}
+
+func newCookieNames(c CookieConfig) cookieNames {
+	base := cookieBase(c.Name)
+	p := c.namePrefix(false)
+	return cookieNames{session: c.Name, csrf: p + base + "_csrf", device: p + base + "_device", flowPrefix: p + base + "_flow_", base: base}
 }
 
 // flowCookie is the base name of the chunked state cookie of one flow.
 func (n cookieNames) flow(flow string) string { return n.flowPrefix + flow }
 
-// own reports whether a request cookie belongs to the gateway.
+// own reports whether a request cookie is one of the gateway's, in any prefix spelling: the
+// upstream sees none of them, also not one planted under an unprefixed name or left from
+// before the prefixes.
 func (n cookieNames) own(name string) bool {
-	return name == n.session || name == n.csrf || name == n.device || strings.HasPrefix(name, n.flowPrefix)
+	name = cookieBase(name)
+	rest, ok := strings.CutPrefix(name, n.base)
+	if !ok {
+		return false
+	}
+	return rest == "" || rest == "_csrf" || rest == "_device" || strings.HasPrefix(rest, "_flow_")
 }
 
 // New validates cfg and builds a gateway.
@@ -102,7 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
 		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
-		names:        cookieNames{session: n, csrf: n + "_csrf", device: n + "_device", flowPrefix: n + "_flow_"},
+		names:        newCookieNames(cfg.Cookie),
 		sessionCodec: session.NewCodec(n, pairs),
 		stateCodec:   newStateCodec(pairs),
 		valueCodec:   newValueCodec(pairs),

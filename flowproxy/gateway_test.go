@@ -25,7 +25,7 @@ func TestConfigValidateReportsAll(t *testing.T) {
 			t.Errorf("empty config: %v lacks %q", err, want)
 		}
 	}
-	if empty.Prefix != "/.hanko" || empty.Cookie.Name != "hankogate" || empty.RedirectParam != "rd" ||
+	if empty.Prefix != "/.hanko" || empty.Cookie.Name != "__Host-hankogate" || empty.RedirectParam != "rd" ||
 		empty.APITimeout != 10*time.Second || empty.Revalidate != time.Minute || empty.Cookie.SameSite != http.SameSiteLaxMode ||
 		empty.Logger == nil || empty.HankoCookie != "hanko" || len(empty.Headers) != 2 {
 		t.Errorf("defaults not applied: %+v", empty)
@@ -257,14 +257,14 @@ func TestAccountProfileFlow(t *testing.T) {
 	if p.status != http.StatusOK {
 		t.Fatalf("account: %d\n%s", p.status, p.body)
 	}
-	if p := h.act("/.hanko/account", tr.Steps[4]); p.status != http.StatusSeeOther {
+	if p := h.actOn(p, "/.hanko/account", tr.Steps[4]); p.status != http.StatusSeeOther {
 		t.Fatalf("short password: %d", p.status)
 	}
 	shown := h.get("/.hanko/account")
 	if !strings.Contains(shown.body, "too short") {
 		t.Errorf("input error not shown:\n%s", shown.body)
 	}
-	if p := h.act("/.hanko/account", tr.Steps[5]); p.status != http.StatusSeeOther {
+	if p := h.actOn(shown, "/.hanko/account", tr.Steps[5]); p.status != http.StatusSeeOther {
 		t.Fatalf("password update: %d", p.status)
 	}
 	if err := rp.Err(); err != nil {

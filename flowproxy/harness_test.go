@@ -2,6 +2,7 @@ package flowproxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -23,9 +24,11 @@ import (
 
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-// testKeys returns a valid key pair, different per n.
+// testKeys returns a valid (random-looking, fixed) key pair, different per n.
 func testKeys(n byte) KeyPair {
-	return KeyPair{Hash: []byte(strings.Repeat(string(rune('A'+n)), 32)), Block: []byte(strings.Repeat(string(rune('a'+n)), 32))}
+	hash := sha256.Sum256([]byte{'h', n})
+	block := sha256.Sum256([]byte{'b', n})
+	return KeyPair{Hash: hash[:], Block: block[:]}
 }
 
 // recordedTokens is the Verifier for transcript tests: the recorded Hanko JWTs cannot be

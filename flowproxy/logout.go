@@ -20,9 +20,6 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.endSession(w, r)
-		for flow := range flowPages {
-			g.clearState(w, r, flow)
-		}
 		g.attrs.Delete(w, g.names.csrf, g.cfg.Prefix)
 		http.Redirect(w, r, g.cfg.Prefix+"/login", http.StatusSeeOther)
 	default:
@@ -32,8 +29,10 @@ func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) {
 
 // endSession ends the request's session everywhere the gateway can: at the backend (failures
 // are logged, the local logout happens regardless), in this instance's denylist until the
-// session's expiry (a replayed cookie is refused at once), and in the browser.
+// session's expiry (a replayed cookie is refused at once), and in the browser, with every
+// flow state.
 func (g *Gateway) endSession(w http.ResponseWriter, r *http.Request) {
+	g.clearStates(w, r)
 	v, ok := cookies.Value(r.Header, g.names.session)
 	if !ok {
 		return

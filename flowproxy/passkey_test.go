@@ -141,7 +141,7 @@ func TestProfilePasskeyTranscript(t *testing.T) {
 	if !strings.Contains(v.body, `data-state="webauthn_credential_verification"`) || !strings.Contains(v.body, `data-kind="create"`) {
 		t.Fatalf("verification page:\n%s", v.body)
 	}
-	if p := h.act("/.hanko/account", tr.Steps[9]); p.status != http.StatusSeeOther {
+	if p := h.actOn(v, "/.hanko/account", tr.Steps[9]); p.status != http.StatusSeeOther {
 		t.Fatalf("attestation: %d", p.status)
 	}
 	if rp.Err() != nil || !rp.Done() {

@@ -3,6 +3,8 @@ package flowproxy
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
@@ -46,6 +49,13 @@ type flowState struct {
 	// Go sends the browser on to the provider when the thirdparty page is first shown (not
 	// again when the user comes back to it).
 	Go bool `json:"go,omitempty"`
+	// Session binds the state to the session it was stored under (sessionBinding; "" for
+	// none): a state read under another session, or none, is discarded, so nothing of one
+	// user's flow reaches the next user of the browser.
+	Session string `json:"s,omitempty"`
+	// Shown marks a profile state already rendered once: the account page renders each
+	// answer of the backend once and asks again for the next view.
+	Shown bool `json:"sh,omitempty"`
 	// StepUp is set on a login a route's rules asked for (see stepup.go).
 	StepUp *stepUp `json:"su,omitempty"`
 }
@@ -111,7 +121,8 @@ func (c *stateCodec) decode(name, value string) (*flowState, error) {
 }
 
 // loadState returns the stored state of flow, or nil when there is none or it is unusable
-// (tampered, expired, for another flow). A tampered state is logged.
+// (tampered, expired, for another flow, stored under another session). A tampered state is
+// logged.
 func (g *Gateway) loadState(r *http.Request, flow string) *flowState {
 	base := g.names.flow(flow)
 	v, ok := cookies.ReadChunked(r, base, maxFlowChunks)
@@ -126,6 +137,10 @@ func (g *Gateway) loadState(r *http.Request, flow string) *flowState {
 	if st.Flow != flow {
 		return nil
 	}
+	if st.Session != g.sessionBinding(r) {
+		g.log.Debug("discarding flow state stored under another session", zap.String("flow", flow))
+		return nil
+	}
 	return st
 }
 
@@ -133,6 +148,7 @@ func (g *Gateway) loadState(r *http.Request, flow string) *flowState {
 func (g *Gateway) saveState(w http.ResponseWriter, r *http.Request, st *flowState) error {
 	base := g.names.flow(st.Flow)
 	st.Saved = g.now().Unix()
+	st.Session = g.sessionBinding(r)
 	v, err := g.stateCodec.encode(base, st)
 	if err != nil {
 		return err
@@ -140,9 +156,30 @@ func (g *Gateway) saveState(w http.ResponseWriter, r *http.Request, st *flowStat
 	return g.attrs.SetChunked(w, r, base, v, g.cfg.Prefix, flowStateTTL, maxFlowChunks)
 }
 
-// clearState deletes the flow's cookies.
-func (g *Gateway) clearState(w http.ResponseWriter, r *http.Request, flow string) {
-	g.attrs.DeleteChunked(w, r, g.names.flow(flow), g.cfg.Prefix, maxFlowChunks)
+// clearStates deletes every flow's cookies (all chunks the browser sent).
+func (g *Gateway) clearStates(w http.ResponseWriter, r *http.Request) {
+	for flow := range flowPages {
+		g.attrs.DeleteChunked(w, r, g.names.flow(flow), g.cfg.Prefix, maxFlowChunks)
+	}
+}
+
+// sessionBinding names the session a request is made under, for binding flow state to it: a
+// digest of the session id of a session cookie sealed with our keys and unexpired, or ""
+// without one. It asks neither the backend nor this instance's denylist, so that every
+// instance sharing the keys agrees (no sticky sessions): a revoked session binds until its
+// cookie changes, and any change of the cookie (sign-in, sign-out, expiry) discards the
+// states stored before. Whether the session is valid is the flows' own check.
+func (g *Gateway) sessionBinding(r *http.Request) string {
+	v, ok := cookies.Value(r.Header, g.names.session)
+	if !ok || v == "" {
+		return ""
+	}
+	d, err := g.sessionCodec.Decode(v, g.now())
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(d.SessionID))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // valueCodec seals small values (CSRF token, device token) in their own cookies.

@@ -84,7 +84,16 @@ func (h *harness) act(pagePath string, step fixtures.Step) page {
 	if ap.Action == capabilitiesAction {
 		get = h.getRaw // the page the passkey script answers
 	}
-	p := get(pagePath)
+	return h.actOn(get(pagePath), pagePath, step)
+}
+
+// actOn is act on a page already shown (the account page renders each state once).
+func (h *harness) actOn(p page, pagePath string, step fixtures.Step) page {
+	h.t.Helper()
+	ap, err := fixtures.ParseActionPath(step.Request.Path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	if p.status != http.StatusOK {
 		h.t.Fatalf("GET %s before %s: status %d\n%s", pagePath, ap.Action, p.status, p.body)
 	}

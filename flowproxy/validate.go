@@ -55,14 +55,21 @@ func (c *Config) Validate() error {
 		c.Title = DefaultTitle
 	}
 
-	if c.Cookie.Name == "" {
-		c.Cookie.Name = DefaultCookieName
-	}
-	if !validToken(c.Cookie.Name) {
-		bad("cookie name", "%q is not a valid cookie name", c.Cookie.Name)
-	}
 	if c.Cookie.Domain != "" && strings.ContainsAny(c.Cookie.Domain, "/:;, ") {
 		bad("cookie domain", "%q is not a domain", c.Cookie.Domain)
+	}
+	if c.Cookie.Name == "" {
+		c.Cookie.Name = c.Cookie.namePrefix(true) + DefaultCookieName
+	}
+	switch n := c.Cookie.Name; {
+	case !validToken(n):
+		bad("cookie name", "%q is not a valid cookie name", n)
+	case strings.HasPrefix(n, hostPrefix) && c.Cookie.namePrefix(true) != hostPrefix:
+		bad("cookie name", "browsers refuse a %s cookie without Secure or with a domain", hostPrefix)
+	case strings.HasPrefix(n, securePrefix) && c.Cookie.Insecure:
+		bad("cookie name", "browsers refuse a %s cookie without Secure (secure off)", securePrefix)
+	case cookieBase(n) == "":
+		bad("cookie name", "%q has nothing after its prefix", n)
 	}
 	switch c.Cookie.SameSite {
 	case 0, http.SameSiteDefaultMode:
@@ -82,11 +89,11 @@ func (c *Config) Validate() error {
 		bad("cookie hash_key", "at least one hash_key and block_key pair is required")
 	}
 	for i, k := range c.Cookie.Keys {
-		if n := len(k.Hash); n != 32 && n != 64 {
-			bad("cookie hash_key", "key %d is %d bytes; want 32 or 64", i+1, n)
+		if p := keyProblem("hash_key", k.Hash); p != "" {
+			bad("cookie hash_key", "key %d %s; %s", i+1, p, KeyAdvice)
 		}
-		if n := len(k.Block); n != 16 && n != 24 && n != 32 {
-			bad("cookie block_key", "key %d is %d bytes; want 16, 24 or 32", i+1, n)
+		if p := keyProblem("block_key", k.Block); p != "" {
+			bad("cookie block_key", "key %d %s; %s", i+1, p, KeyAdvice)
 		}
 	}
 

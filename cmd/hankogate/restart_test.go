@@ -35,7 +35,7 @@ func newSite(t *testing.T, withKeys bool) *site {
 	s := &site{t: t, home: gatewaytest.NewHome(t), port: gatewaytest.FreePort(t), upstream: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
 	s.url = fmt.Sprintf("http://localhost:%d", s.port)
 	if withKeys {
-		s.hashKey, s.blockKey = strings.Repeat("a5", 32), strings.Repeat("5a", 32)
+		s.hashKey, s.blockKey = "0043db056957a133f448fee07e81923e6ce5f4f1781ba66a526b9f3803bfef66", "f8b3f6339267f856d67ca20aa767a4eee693d6e24a1da7aa92ecc919982e96aa" // openssl rand -hex 32
 	}
 	return s
 }
