@@ -68,7 +68,7 @@ func TestStepUpOffered(t *testing.T) {
 		t.Error("login_password changed")
 	}
 	for s, want := range map[*stepUp]string{
-		passkey:             "with a passkey.",
+		passkey:              "with a passkey.",
 		{Req: "passkey,pwd"}: "with a passkey or your password.",
 		{Req: "mfa"}:         "confirm with a second factor.",
 		{Req: stepUpFresh}:   "recent sign-in",
