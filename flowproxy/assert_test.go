@@ -1,7 +1,6 @@
 package flowproxy
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy/assertion"
 	"github.com/hankogate/hankogate/flowproxy/rules"
@@ -27,18 +25,7 @@ func assertingGateway(t testing.TB) (*Gateway, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, d := recordedSession(t)
-	gw, err := New(Config{APIURL: "http://hanko.test", Cookie: CookieConfig{Keys: []KeyPair{testKeys(0)}},
-		Verifier: recordedTokens{}, Logger: zap.NewNop(), AssertionHeader: "X-Hanko-Assertion", Assertions: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := recordedTokens{}.Verify(context.Background(), d.Token)
-	v, _ := gw.sessionCodec.Encode(d)
-	e := gw.newAuthEntry(d, c)
-	e.confirmed(gw.now(), time.Hour, gw.grace())
-	gw.auth.put(v, e, gw.now())
-	return gw, "hankogate=" + v
+	return cachedSessionWith(t, Config{AssertionHeader: "X-Hanko-Assertion", Assertions: signer})
 }
 
 // upstreamVerify checks an assertion the way an upstream would: keys from the gateway's
@@ -54,7 +41,8 @@ func upstreamVerify(t *testing.T, gw *Gateway, tok, host string) jwt.MapClaims {
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
 		return keys[tk.Header["kid"].(string)], nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(host), jwt.WithIssuer("http://"+host), jwt.WithExpirationRequired())
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(host), jwt.WithIssuer("http://"+host), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(gw.now))
 	if err != nil {
 		t.Fatalf("upstream rejects the assertion: %v", err)
 	}
@@ -99,7 +87,7 @@ func TestAssertion(t *testing.T) {
 		t.Fatal("assertion not cached per host")
 	}
 	upstreamVerify(t, gw, got[2], "other.test")
-	later := time.Now().Add(assertion.Lifetime - assertion.Renew + time.Second)
+	later := gw.now().Add(assertion.Lifetime - assertion.Renew + time.Second)
 	gw.now = func() time.Time { return later }
 	send("other.test", false)
 	if got[3] == got[2] {

@@ -17,10 +17,16 @@ import (
 // cachedSession builds a gateway whose cache already holds the recorded session (confirmed
 // by the backend), with its clock a minute after the sign-in, and returns the cookie line.
 func cachedSession(t testing.TB) (*Gateway, string) {
+	return cachedSessionWith(t, Config{})
+}
+
+// cachedSessionWith is cachedSession with the gateway built from cfg plus the test's API,
+// keys and verifier.
+func cachedSessionWith(t testing.TB, cfg Config) (*Gateway, string) {
 	t.Helper()
 	_, d := recordedSession(t)
-	gw, err := New(Config{APIURL: "http://hanko.test", Cookie: CookieConfig{Keys: []KeyPair{testKeys(0)}},
-		Verifier: recordedTokens{}, Logger: zap.NewNop()})
+	cfg.APIURL, cfg.Cookie, cfg.Verifier, cfg.Logger = "http://hanko.test", CookieConfig{Keys: []KeyPair{testKeys(0)}}, recordedTokens{}, zap.NewNop()
+	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +37,7 @@ func cachedSession(t testing.TB) (*Gateway, string) {
 	e := gw.newAuthEntry(d, c)
 	e.confirmed(gw.now(), time.Hour, gw.grace())
 	gw.auth.put(v, e, gw.now())
-	return gw, "hankogate=" + v
+	return gw, gw.names.session + "=" + v
 }
 
 func route(t testing.TB, gw *Gateway, rc rules.Config) *Route {
