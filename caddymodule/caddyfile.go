@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -41,6 +43,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		redirect_hosts <hosts...>
 //		timeout <duration>
 //		revalidate <duration>
+//		grace <duration>
+//		cache_size <sessions>
 //		embedded {
 //			db <path>
 //			smtp <host:port> {
@@ -110,6 +114,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Timeout, err = durationArg(d)
 		case "revalidate":
 			h.Revalidate, err = durationArg(d)
+		case "grace":
+			var grace caddy.Duration
+			grace, err = durationArg(d)
+			h.Grace = &grace
+		case "cache_size":
+			h.CacheSize, err = positiveIntArg(d)
 		case "embedded":
 			h.Embedded, err = unmarshalEmbedded(d)
 		case "allow", "deny":
@@ -318,6 +328,19 @@ func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 		return 0, d.Errf("%s: must not be negative", name)
 	}
 	return caddy.Duration(dur), nil
+}
+
+func positiveIntArg(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, d.Errf("%s: %q is not a positive whole number", name, v)
+	}
+	return n, nil
 }
 
 func onOff(d *caddyfile.Dispenser) (*bool, error) {

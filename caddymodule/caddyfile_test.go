@@ -34,6 +34,8 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 		redirect_hosts app.example.com admin.example.com
 		timeout 5s
 		revalidate 30s
+		grace 0
+		cache_size 5000
 		embedded {
 			db /var/lib/hanko.db
 			smtp mail.example.com:587 {
@@ -59,6 +61,7 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	off, on := false, true
+	noGrace := caddy.Duration(0)
 	want := Handler{
 		API:    "https://hanko.example.com/tenant",
 		Prefix: "/auth",
@@ -75,6 +78,8 @@ func TestUnmarshalCaddyfileAllOptions(t *testing.T) {
 		RedirectHosts: []string{"app.example.com", "admin.example.com"},
 		Timeout:       caddy.Duration(5 * time.Second),
 		Revalidate:    caddy.Duration(30 * time.Second),
+		Grace:         &noGrace,
+		CacheSize:     5000,
 		Embedded: &EmbeddedConfig{
 			DB: "/var/lib/hanko.db",
 			SMTP: &SMTPConfig{Address: "mail.example.com:587", From: "noreply@example.com",
@@ -119,6 +124,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"timeout bad", "hanko {\n\ttimeout soon\n}", `timeout: "soon" is not a duration`},
 		{"timeout negative", "hanko {\n\ttimeout -1s\n}", "timeout: must not be negative"},
 		{"revalidate bad", "hanko {\n\trevalidate x\n}", `revalidate: "x" is not a duration`},
+		{"grace bad", "hanko {\n\tgrace long\n}", `grace: "long" is not a duration`},
+		{"grace negative", "hanko {\n\tgrace -1m\n}", "grace: must not be negative"},
+		{"cache_size zero", "hanko {\n\tcache_size 0\n}", `cache_size: "0" is not a positive whole number`},
+		{"cache_size words", "hanko {\n\tcache_size many\n}", `cache_size: "many" is not a positive whole number`},
 		{"cookie arg", "hanko {\n\tcookie x\n}", "wrong argument count"},
 		{"cookie unknown", "hanko {\n\tcookie {\n\t\tpath /\n\t}\n}", `unknown cookie option "path"`},
 		{"cookie secure", "hanko {\n\tcookie {\n\t\tsecure maybe\n\t}\n}", `secure: unknown value "maybe" (want on or off)`},

@@ -37,6 +37,11 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		Revalidate:           time.Duration(h.Revalidate),
 		Rules:                h.rulesConfig(),
 		AssertionHeader:      h.Assertion,
+		CacheSize:            h.CacheSize,
+	}
+	if h.Grace != nil {
+		grace := time.Duration(*h.Grace)
+		gw.Grace = &grace
 	}
 	if h.API != "" {
 		api, err := repl.ReplaceOrErr(h.API, true, true)

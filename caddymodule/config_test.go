@@ -60,6 +60,7 @@ func TestValidateAcceptsGoodConfigs(t *testing.T) {
 // once, on its own line, naming its option.
 func TestValidateReportsEveryProblem(t *testing.T) {
 	off := false
+	negative := caddy.Duration(-time.Minute)
 	h := Handler{
 		API:           "ftp://hanko.example.com",
 		Prefix:        "auth",
@@ -68,6 +69,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Header:        []HeaderMapping{{"X Auth User", "subject"}, {"X-Mail", ""}, {"x-mail", "email"}},
 		Timeout:       caddy.Duration(-time.Second),
 		Revalidate:    caddy.Duration(-time.Second),
+		Grace:         &negative,
+		CacheSize:     -1,
 		Cookie: &CookieConfig{Name: "a b", Domain: "example.com/x", Secure: &off, SameSite: "none", Lifetime: -1,
 			HashKeys:  []string{"abcd", "", hex.EncodeToString(hash32)},
 			BlockKeys: []string{"!!", hex.EncodeToString(block32b)}},
@@ -90,6 +93,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		`hanko: redirect_hosts: "https://evil.example.com/" must be a host name, optionally with :port`,
 		"hanko: timeout: must not be negative",
 		"hanko: revalidate: must not be negative",
+		"hanko: grace: must not be negative",
+		"hanko: cache_size: must be a positive number of sessions",
 		`hanko: header: "X Auth User" is not a valid header name`,
 		`hanko: header: "X-Mail" needs a claim`,
 		`hanko: header: "x-mail" is mapped twice`,

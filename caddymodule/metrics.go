@@ -28,13 +28,19 @@ type metrics struct {
 
 	signIns    *prometheus.CounterVec // sessions issued, by flow
 	rejections *prometheus.CounterVec // actions the Flow API refused with a 4xx, by flow and status
+
+	unavailable   prometheus.Counter     // answered 503: the session could not be checked
+	sessionChecks *prometheus.CounterVec // backend session checks by outcome
+	graceAdmitted prometheus.Counter     // requests admitted on grace while the backend was down
+	tampered      prometheus.Counter     // session cookies no configured key produced
+	cacheEntries  prometheus.Gauge       // decoded sessions cached, over all hanko handlers
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "hankogate",
 		Name:      "requests_total",
-		Help:      "Requests seen by the hanko handler, by result: authenticated, public, redirected, unauthorized, page.",
+		Help:      "Requests seen by the hanko handler, by result: authenticated, public, redirected, unauthorized, unavailable, page.",
 	}, []string{"result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "hankogate",
@@ -59,7 +65,40 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:      "Flow actions refused with a 4xx status (wrong password, passcode or OTP, invalid input, rate limit), by flow and status.",
 	}, []string{"flow", "status"})
 
+	checks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "session_checks_total",
+		Help:      "Backend session checks (POST /sessions/validate), by outcome: valid, invalid, unavailable.",
+	}, []string{"outcome"})
+	grace := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "session_grace_admissions_total",
+		Help:      "Requests admitted on a session's last answer because the backend could not be asked (within grace).",
+	})
+	tampered := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "session_cookies_tampered_total",
+		Help:      "Session cookies refused because no configured key produced them.",
+	})
+	cacheEntries := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "hankogate",
+		Name:      "session_cache_entries",
+		Help:      "Decoded sessions held in memory by the hanko handlers.",
+	})
+
 	var err error
+	if checks, err = register(reg, checks); err != nil {
+		return nil, err
+	}
+	if grace, err = register(reg, grace); err != nil {
+		return nil, err
+	}
+	if tampered, err = register(reg, tampered); err != nil {
+		return nil, err
+	}
+	if cacheEntries, err = register(reg, cacheEntries); err != nil {
+		return nil, err
+	}
 	if requests, err = register(reg, requests); err != nil {
 		return nil, err
 	}
@@ -80,13 +119,27 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		public:        requests.WithLabelValues("public"),
 		redirected:    requests.WithLabelValues("redirected"),
 		unauthorized:  requests.WithLabelValues("unauthorized"),
+		unavailable:   requests.WithLabelValues("unavailable"),
 		page:          requests.WithLabelValues("page"),
 		apiDuration:   duration,
 		apiErrors:     apiErrors,
 		signIns:       signIns,
 		rejections:    rejected,
+		sessionChecks: checks,
+		graceAdmitted: grace,
+		tampered:      tampered,
+		cacheEntries:  cacheEntries,
 	}, nil
 }
+
+// SessionChecked, GraceAdmitted, CookieTampered and CacheResized make metrics the gateway's
+// flowproxy.SessionObserver.
+func (m *metrics) SessionChecked(outcome flowproxy.CheckOutcome) {
+	m.sessionChecks.WithLabelValues(string(outcome)).Inc()
+}
+func (m *metrics) GraceAdmitted()         { m.graceAdmitted.Inc() }
+func (m *metrics) CookieTampered()        { m.tampered.Inc() }
+func (m *metrics) CacheResized(delta int) { m.cacheEntries.Add(float64(delta)) }
 
 // signedIn counts a session the gateway issued (flowproxy's OnSignedIn).
 func (m *metrics) signedIn(_ *http.Request, flow string, _ flowproxy.Identity) {
@@ -135,6 +188,8 @@ func (m *metrics) countAnswered(status int) {
 	switch {
 	case status == http.StatusUnauthorized:
 		m.unauthorized.Inc()
+	case status == http.StatusServiceUnavailable:
+		m.unavailable.Inc()
 	case status >= 300 && status < 400:
 		m.redirected.Inc()
 	default:

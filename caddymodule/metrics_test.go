@@ -91,3 +91,47 @@ func TestSignInCounters(t *testing.T) {
 		}
 	}
 }
+
+// The gateway's session observer lands in its counters and the cache gauge.
+func TestSessionCounters(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs flowproxy.SessionObserver = m
+	obs.SessionChecked(flowproxy.CheckValid)
+	obs.SessionChecked(flowproxy.CheckUnavailable)
+	obs.SessionChecked(flowproxy.CheckUnavailable)
+	obs.GraceAdmitted()
+	obs.CookieTampered()
+	obs.CacheResized(3)
+	obs.CacheResized(-1)
+	m.countAnswered(503)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range metric.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = metric.GetCounter().GetValue() + metric.GetGauge().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"hankogate_session_checks_total outcome=valid":       1,
+		"hankogate_session_checks_total outcome=unavailable": 2,
+		"hankogate_session_grace_admissions_total":           1,
+		"hankogate_session_cookies_tampered_total":           1,
+		"hankogate_session_cache_entries":                    2,
+		"hankogate_requests_total result=unavailable":        1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
+		}
+	}
+}

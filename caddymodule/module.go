@@ -45,6 +45,11 @@ type Handler struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Revalidate is how long a validated session is trusted before the backend is asked again.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
+	// Grace is how long past Revalidate a session this instance confirmed stays usable while
+	// the backend cannot be asked; unset means 5m, 0 none.
+	Grace *caddy.Duration `json:"grace,omitempty"`
+	// CacheSize bounds the decoded sessions kept in memory (default 10000).
+	CacheSize int `json:"cache_size,omitempty"`
 	// Embedded configures the embedded backend; only allowed without API.
 	Embedded *EmbeddedConfig `json:"embedded,omitempty"`
 

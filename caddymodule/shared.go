@@ -84,6 +84,7 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 		cfg.OnAuthenticated = setAuthPlaceholders
 		cfg.OnSignedIn = h.metrics.signedIn
 		cfg.OnRejected = h.metrics.rejected
+		cfg.Sessions = h.metrics
 		if s.gateway, err = flowproxy.New(cfg); err != nil {
 			if s.embedded != nil {
 				_ = s.embedded.release()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,32 +12,56 @@ import (
 
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/rules"
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
-// maxAuthEntries bounds the decoded-session cache (one entry per live cookie value).
-const maxAuthEntries = 10000
+const (
+	// refreshAheadDiv: a confirmed session is re-checked in the background once it enters
+	// the last 1/refreshAheadDiv of Revalidate, so a session in use never waits for the
+	// backend.
+	refreshAheadDiv = 4
+	// failedCheckPause: after the backend could not be asked about a session, it is not
+	// asked again about it for this long (at most Revalidate), so an outage costs one call
+	// per session per pause rather than one per request.
+	failedCheckPause = time.Second
+	// maxBackgroundChecks bounds background re-checks in flight; beyond it a session is
+	// checked when a request needs the answer.
+	maxBackgroundChecks = 32
+)
 
-// revalidateGraceFactor: when the backend cannot be asked, a session keeps being trusted for
-// this many Revalidate periods beyond the due time, then it is refused until the backend
-// answers. An outage of the auth backend thus does not log everybody out at once, while a
-// revoked session cannot live on indefinitely.
-const revalidateGraceFactor = 5
+// verdict is what authenticate decided about a request's session cookie.
+type verdict uint8
+
+const (
+	noSession   verdict = iota // no session cookie
+	admitted                   // a valid session: let the request through
+	refused                    // forged, expired, revoked or unknown to the backend: clear the cookie
+	unavailable                // the backend cannot be asked and the session is not within grace: 503, keep the cookie
+)
 
 // authEntry is a decoded, verified session cookie with everything the fast path needs
-// precomputed, so an authenticated request costs a map lookup and a few header writes.
+// precomputed, so an authenticated request costs a cache lookup, an atomic load and a few
+// header writes.
 type authEntry struct {
+	key      string // the cookie value
 	data     session.Data
 	identity Identity
 	subject  rules.Subject // what route rules look at
 	headers  []headerValue
-	// nextCheck is when the backend must be asked again and trustUntil how long the session
-	// may be used without a newer answer (unix nanoseconds). Both 0 for a cookie this instance
-	// has not seen confirmed yet: its first request asks the backend.
-	nextCheck    atomic.Int64
-	trustUntil   atomic.Int64
-	revalidating atomic.Bool
-	assertion    atomic.Pointer[signedAssertion] // nil until the first upstream request
+
+	// Times in unix nanoseconds. Before refreshAt the session is admitted as is; before
+	// nextCheck the last answer is still current, but a background check is started. Both
+	// are 0 for a cookie this instance has never had confirmed. graceUntil is how long the
+	// session may be used on its last answer while the backend cannot be asked (0 before a
+	// first answer); retryAt bounds how soon a failed check is retried.
+	refreshAt  atomic.Int64
+	nextCheck  atomic.Int64
+	graceUntil atomic.Int64
+	retryAt    atomic.Int64
+	failing    atomic.Bool // the last check could not get an answer
+	check      atomic.Pointer[sessionCheck]
+	assertion  atomic.Pointer[signedAssertion] // nil until the first upstream request
 }
 
 type headerValue struct {
@@ -46,78 +69,51 @@ type headerValue struct {
 	value []string // shared, never mutated
 }
 
-// authCache maps cookie values to decoded sessions.
-type authCache struct {
-	mu sync.RWMutex
-	m  map[string]*authEntry
+// sessionCheck is one backend check of one session; concurrent requests wait for it.
+type sessionCheck struct {
+	done   chan struct{}
+	result checkResult // set before done is closed
 }
 
-func (c *authCache) get(v string) *authEntry {
-	c.mu.RLock()
-	e := c.m[v]
-	c.mu.RUnlock()
-	return e
-}
+type checkResult uint8
 
-func (c *authCache) put(v string, e *authEntry, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= maxAuthEntries {
-		for k, old := range c.m {
-			if old.data.Expires <= now.Unix() {
-				delete(c.m, k)
-			}
-		}
-		// Still full: drop an arbitrary tenth; they are rebuilt from their cookies on demand.
-		for k := range c.m {
-			if len(c.m) < maxAuthEntries*9/10 {
-				break
-			}
-			delete(c.m, k)
-		}
-	}
-	c.m[v] = e
-}
+const (
+	checkValid checkResult = iota
+	checkInvalid
+	checkFailed // the backend could not answer (or the waiting client went away)
+)
 
-func (c *authCache) dropSession(sessionID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if e.data.SessionID == sessionID {
-			delete(c.m, k)
-		}
-	}
-}
-
-// authenticate returns the request's valid session, or nil. It never writes a response.
-func (g *Gateway) authenticate(r *http.Request) *authEntry {
+// authenticate returns the request's session if it may be used, and the verdict. It never
+// writes a response.
+func (g *Gateway) authenticate(r *http.Request) (*authEntry, verdict) {
 	v, ok := cookies.Value(r.Header, g.names.session)
 	if !ok || v == "" {
-		return nil
+		return nil, noSession
 	}
 	now := g.now()
-	e := g.auth.get(v)
-	if e == nil {
-		e = g.decodeSession(r, v, now)
-		if e == nil {
-			return nil
+	e, hit := g.auth.Get(v)
+	if !hit {
+		if e = g.decodeSession(r, v, now); e == nil {
+			return nil, refused
 		}
 	}
 	if e.data.Expires <= now.Unix() || g.denylist.Has(e.data.SessionID) {
-		return nil
+		return nil, refused
 	}
-	if !g.revalidate(r.Context(), r, e, now) {
-		return nil
+	verdict := g.admit(r, e, now)
+	if verdict != admitted {
+		return nil, verdict
 	}
-	return e
+	return e, admitted
 }
 
+// decodeSession decodes a cookie not in the cache and caches it; concurrent first requests
+// with one cookie end up sharing one entry (and so one backend check).
 func (g *Gateway) decodeSession(r *http.Request, v string, now time.Time) *authEntry {
 	d, err := g.sessionCodec.Decode(v, now)
 	if err != nil {
 		if errors.Is(err, session.ErrTampered) {
-			g.log.Warn("session cookie rejected: not produced by any configured key",
-				zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path))
+			g.tampered(r, now)
 		}
 		return nil
 	}
@@ -127,8 +123,28 @@ func (g *Gateway) decodeSession(r *http.Request, v string, now time.Time) *authE
 		return nil
 	}
 	e := g.newAuthEntry(d, claims)
-	g.auth.put(v, e, now)
-	return e
+	e.key = strings.Clone(v) // not a slice of the request's Cookie header, which it would pin
+	return g.auth.GetOrAdd(e.key, e)
+}
+
+// cacheConfirmed caches the session of cookie value v as confirmed at now (it was just
+// handed out by the backend).
+func (g *Gateway) cacheConfirmed(v string, d session.Data, claims session.Claims, now time.Time) *authEntry {
+	e := g.newAuthEntry(d, claims)
+	e.key = v
+	e.confirmed(now, g.cfg.Revalidate, *g.cfg.Grace)
+	return g.auth.GetOrAdd(v, e)
+}
+
+// tampered logs a session cookie that no configured key produced, at most once per client
+// per minute (and a bounded number of lines in all), and counts it.
+func (g *Gateway) tampered(r *http.Request, now time.Time) {
+	g.observer.CookieTampered()
+	ip := g.clientIP(r)
+	if ok, suppressed := g.tamperLog.Allow(ip, now); ok {
+		g.log.Warn("session cookie rejected: not produced by any configured key",
+			zap.String("client_ip", ip), zap.String("path", r.URL.Path), zap.Int("suppressed_before", suppressed))
+	}
 }
 
 // claimAliases map the names Hanko's claims DTO uses (and the header config offers) to JWT
@@ -165,53 +181,183 @@ func (g *Gateway) newAuthEntry(d session.Data, claims session.Claims) *authEntry
 	return e
 }
 
-// revalidate asks the backend about the session when Revalidate has passed since the last
-// answer. One request per entry does the asking; concurrent ones use the last answer. It
-// reports whether the session may be used.
-func (g *Gateway) revalidate(ctx context.Context, r *http.Request, e *authEntry, now time.Time) bool {
+// admit decides whether the session may be used now, asking the backend when its last
+// answer is out of date. Only a session whose answer is due waits for the backend; one in
+// use is re-checked in the background before that.
+func (g *Gateway) admit(r *http.Request, e *authEntry, now time.Time) verdict {
 	n := now.UnixNano()
-	if n < e.nextCheck.Load() || !e.revalidating.CompareAndSwap(false, true) {
-		return n < e.trustUntil.Load()
+	if n < e.refreshAt.Load() {
+		return admitted
 	}
-	defer e.revalidating.Store(false)
-	valid, err := g.client.ValidateSession(ctx, e.data.Token, g.relay(r, ""))
-	switch {
-	case err != nil:
-		// Ask again only after a full period, so an outage does not put a backend call on
-		// every request.
-		e.nextCheck.Store(n + int64(g.cfg.Revalidate))
-		e.trustUntil.CompareAndSwap(0, n+g.grace())
-		g.log.Warn("session revalidation failed; trusting the cookie within the grace period",
-			zap.String("session_id", e.data.SessionID), zap.Error(err))
-		return n < e.trustUntil.Load()
-	case !valid:
-		g.log.Info("session revoked at the backend", zap.String("session_id", e.data.SessionID))
-		g.revoke(e.data)
+	if n < e.nextCheck.Load() {
+		g.checkInBackground(r, e, n)
+		return admitted
+	}
+	if e.failing.Load() && n < e.graceUntil.Load() {
+		// The backend is known to be down: the request does not wait for it again.
+		g.checkInBackground(r, e, n)
+		g.observer.GraceAdmitted()
+		return admitted
+	}
+	switch g.checkNow(r, e, n) {
+	case checkValid:
+		return admitted
+	case checkInvalid:
+		return refused
+	}
+	if n < e.graceUntil.Load() {
+		g.observer.GraceAdmitted()
+		return admitted
+	}
+	return unavailable
+}
+
+// checkNow returns the answer of the session's check in flight, or of a new one. The check
+// runs detached from the request: a client that hangs up changes nothing about it.
+func (g *Gateway) checkNow(r *http.Request, e *authEntry, n int64) checkResult {
+	c, leader := e.joinCheck()
+	if leader {
+		if res, current := e.answered(n); current {
+			// The check before ours finished between our look and our turn.
+			e.finish(c, res)
+			return res
+		}
+		// The timeout is the API client's own (Config.APITimeout).
+		return g.runCheck(context.WithoutCancel(r.Context()), e, c, g.relay(r, ""))
+	}
+	select {
+	case <-c.done:
+		return c.result
+	case <-r.Context().Done():
+		return checkFailed
+	}
+}
+
+// checkInBackground starts a check of the session unless one is in flight, one failed a
+// moment ago, or too many are running.
+func (g *Gateway) checkInBackground(r *http.Request, e *authEntry, n int64) {
+	if e.check.Load() != nil || n < e.retryAt.Load() {
+		return
+	}
+	select {
+	case g.bgSlots <- struct{}{}:
+	default:
+		return
+	}
+	c, leader := e.joinCheck()
+	if !leader || !g.bgStart() {
+		if leader {
+			e.finish(c, checkFailed)
+		}
+		<-g.bgSlots
+		return
+	}
+	relay := g.relay(r, "")
+	go func() {
+		defer g.bg.Done()
+		defer func() { <-g.bgSlots }()
+		g.runCheck(g.bgCtx, e, c, relay)
+	}()
+}
+
+// bgStart registers a background goroutine unless the gateway is closing.
+func (g *Gateway) bgStart() bool {
+	g.bgMu.Lock()
+	defer g.bgMu.Unlock()
+	if g.bgCtx.Err() != nil {
 		return false
 	}
-	e.confirmed(now, g.cfg.Revalidate, g.grace())
+	g.bg.Add(1)
 	return true
 }
 
-// confirmed records a positive answer from the backend at now.
-func (e *authEntry) confirmed(now time.Time, revalidate time.Duration, grace int64) {
-	n := now.UnixNano()
+// joinCheck returns the session's check in flight, or registers a new one for the caller to
+// run (leader).
+func (e *authEntry) joinCheck() (c *sessionCheck, leader bool) {
+	for {
+		if c := e.check.Load(); c != nil {
+			return c, false
+		}
+		c := &sessionCheck{done: make(chan struct{})}
+		if e.check.CompareAndSwap(nil, c) {
+			return c, true
+		}
+	}
+}
+
+// answered reports the result of a check that finished after n, if any.
+func (e *authEntry) answered(n int64) (checkResult, bool) {
+	switch {
+	case n < e.nextCheck.Load():
+		return checkValid, true
+	case e.failing.Load() && n < e.retryAt.Load():
+		return checkFailed, true
+	}
+	return 0, false
+}
+
+func (e *authEntry) finish(c *sessionCheck, res checkResult) {
+	c.result = res
+	e.check.Store(nil)
+	close(c.done)
+}
+
+// runCheck asks the backend about the session, records the answer and hands it to the
+// requests waiting for it.
+func (g *Gateway) runCheck(ctx context.Context, e *authEntry, c *sessionCheck, relay flowclient.Relay) checkResult {
+	asked := g.now()
+	valid, err := g.client.ValidateSession(ctx, e.data.Token, relay)
+	res := checkValid
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Only a background check's context ends early: the gateway is closing.
+		res = checkFailed
+	case err != nil:
+		res = checkFailed
+		g.observer.SessionChecked(CheckUnavailable)
+		g.checkFailed(e, asked, err)
+	case !valid:
+		res = checkInvalid
+		g.observer.SessionChecked(CheckInvalid)
+		g.log.Info("session ended at the backend", zap.String("session_id", e.data.SessionID))
+		g.revoke(e.data, e.key)
+	default:
+		g.observer.SessionChecked(CheckValid)
+		e.confirmed(asked, g.cfg.Revalidate, *g.cfg.Grace)
+	}
+	e.finish(c, res)
+	return res
+}
+
+// checkFailed records that the backend could not be asked at asked, logging once per
+// session per outage.
+func (g *Gateway) checkFailed(e *authEntry, asked time.Time, err error) {
+	e.retryAt.Store(asked.Add(min(failedCheckPause, g.cfg.Revalidate)).UnixNano())
+	if !e.failing.CompareAndSwap(false, true) {
+		return
+	}
+	if until := e.graceUntil.Load(); until > 0 {
+		g.log.Warn("sign-in service unavailable; the confirmed session is admitted within its grace period",
+			zap.String("session_id", e.data.SessionID), zap.Time("grace_until", time.Unix(0, until)), zap.Error(err))
+		return
+	}
+	g.log.Warn("sign-in service unavailable; a session not confirmed yet is answered 503 until it can be asked",
+		zap.String("session_id", e.data.SessionID), zap.Error(err))
+}
+
+// confirmed records a positive answer from the backend to a question asked at asked.
+func (e *authEntry) confirmed(asked time.Time, revalidate, grace time.Duration) {
+	n := asked.UnixNano()
 	e.nextCheck.Store(n + int64(revalidate))
-	e.trustUntil.Store(n + int64(revalidate) + grace)
+	e.graceUntil.Store(n + int64(revalidate) + int64(grace))
+	e.failing.Store(false)
+	e.refreshAt.Store(n + int64(revalidate) - int64(revalidate)/refreshAheadDiv)
 }
 
-func (g *Gateway) grace() int64 { return int64(g.cfg.Revalidate) * revalidateGraceFactor }
-
-// sessionDead reports whether a refused session cookie can never become valid again.
-func (g *Gateway) sessionDead(v string) bool {
-	d, err := g.sessionCodec.Decode(v, g.now())
-	return err != nil || g.denylist.Has(d.SessionID)
-}
-
-// revoke refuses a session on this instance until it expires.
-func (g *Gateway) revoke(d session.Data) {
+// revoke refuses a session on this instance until it expires; key is its cookie value.
+func (g *Gateway) revoke(d session.Data, key string) {
 	g.denylist.Add(d.SessionID, d.Expires, g.now())
-	g.auth.dropSession(d.SessionID)
+	g.auth.Remove(key)
 }
 
 // applyIdentity sets the identity headers on an authenticated request and hides the

@@ -47,6 +47,14 @@ type Config struct {
 	// Revalidate is how long a validated session is trusted before the backend is asked again
 	// (revocation elsewhere takes effect within it); 0 means the default (1 minute).
 	Revalidate time.Duration
+	// Grace is how long past Revalidate a session confirmed by this instance stays usable
+	// while the backend cannot be asked (transport failure, 5xx); nil means the default
+	// (5 minutes), 0 none. A session never confirmed by this instance has no grace: it is
+	// answered 503 until the backend can be asked.
+	Grace *time.Duration
+	// CacheSize bounds the decoded sessions kept (least recently used evicted); 0 means
+	// the default (10,000).
+	CacheSize int
 
 	// AssertionHeader names the upstream request header carrying a short-lived JWT signed
 	// by Assertions about the session (see package assertion); "" for none. The header is
@@ -68,6 +76,8 @@ type Config struct {
 	// e.g. to count them. Either may be nil.
 	OnSignedIn func(r *http.Request, flow string, id Identity)
 	OnRejected func(r *http.Request, flow string, status int)
+	// Sessions is told what the session checks do, e.g. to count it; nil for nobody.
+	Sessions SessionObserver
 
 	// Verifier checks the session JWT at login; nil means the backend's JWKS
 	// (<APIURL>/.well-known/jwks.json). Tests replaying recorded tokens inject their own.
@@ -141,3 +151,34 @@ var DefaultHeaders = []HeaderMapping{
 	{Name: "X-Auth-User-Id", Claim: "subject"},
 	{Name: "X-Auth-Email", Claim: "email"},
 }
+
+// SessionObserver is told what the gateway's session checks do. Its methods are called on
+// the request path (CacheResized also under no lock) and must be cheap.
+type SessionObserver interface {
+	// SessionChecked reports the outcome of one backend check (POST /sessions/validate).
+	SessionChecked(outcome CheckOutcome)
+	// GraceAdmitted reports a request admitted on its session's last answer because the
+	// backend could not be asked.
+	GraceAdmitted()
+	// CookieTampered reports a session cookie that no configured key produced.
+	CookieTampered()
+	// CacheResized reports a change of the number of cached sessions.
+	CacheResized(delta int)
+}
+
+// CheckOutcome is the result of a backend session check.
+type CheckOutcome string
+
+// Outcomes of a backend session check.
+const (
+	CheckValid       CheckOutcome = "valid"       // the session is valid
+	CheckInvalid     CheckOutcome = "invalid"     // revoked, expired or unknown: the session is refused
+	CheckUnavailable CheckOutcome = "unavailable" // no answer: transport failure, timeout, 5xx, 429
+)
+
+type nopObserver struct{}
+
+func (nopObserver) SessionChecked(CheckOutcome) {}
+func (nopObserver) GraceAdmitted()              {}
+func (nopObserver) CookieTampered()             {}
+func (nopObserver) CacheResized(int)            {}

@@ -22,14 +22,15 @@
 // follows the page's <noscript> refresh to ?nojs=1, and the gateway answers for it with no
 // WebAuthn. Third-party sign-in comes back to <prefix>/callback (see thirdparty.go).
 //
-// Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value (so
-// an authenticated request costs a map lookup, no decryption, no allocation) and the logout
-// denylist (session ids refused until they expire).
+// Memory per instance is bounded and only a cache: decoded sessions keyed by cookie value in an
+// LRU of Config.CacheSize (so an authenticated request costs a lookup, no decryption, no
+// allocation) and the logout denylist (session ids refused until they expire).
 //
-// Revocation: the backend is asked (POST /sessions/validate) about a session when this
-// instance first sees its cookie and then at most once per Config.Revalidate. If the backend
-// cannot be reached, the session keeps working for 5×Revalidate past its last confirmation
-// (or first sight) and the failure is logged; after that it is refused until the backend
-// answers. This keeps a backend outage from logging everybody out at once while bounding how
-// long a revoked session can live.
+// Revocation (auth.go): the backend is asked (POST /sessions/validate) about a session when
+// this instance first sees its cookie and then once per Config.Revalidate, in the background
+// before the answer falls due while the session is in use. Concurrent requests share one
+// check, which runs detached from any client's request. Without an answer (transport failure,
+// 5xx), a session this instance confirmed is admitted for Config.Grace past its last answer;
+// one it never confirmed gets 503 and keeps its cookie. Any other answer but a valid session
+// revokes it.
 package flowproxy

@@ -80,7 +80,11 @@ func (g *Gateway) flowBearer(w http.ResponseWriter, r *http.Request, flow string
 	if flow != flowapi.FlowProfile {
 		return "", true
 	}
-	e := g.authenticate(r)
+	e, verdict := g.authenticate(r)
+	if verdict == unavailable {
+		g.serviceUnavailable(w, r)
+		return "", false
+	}
 	if e == nil {
 		q := url.Values{g.cfg.RedirectParam: {g.cfg.Prefix + "/account"}}
 		http.Redirect(w, r, g.cfg.Prefix+"/login?"+q.Encode(), http.StatusSeeOther)
@@ -406,9 +410,7 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 		g.message(w, r, http.StatusInternalServerError, "Sign-in incomplete", "The session could not be stored.")
 		return
 	}
-	e := g.newAuthEntry(d, claims)
-	e.confirmed(now, g.cfg.Revalidate, g.grace())
-	g.auth.put(v, e, now)
+	e := g.cacheConfirmed(v, d, claims, now)
 	// Every flow of the browser ends with a sign-in; none may continue under the new session.
 	g.clearStates(w, r)
 	// A new CSRF token for the signed-in browser: a token planted before login is useless after.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,8 +14,12 @@ import (
 	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/loglimit"
+	"github.com/hankogate/hankogate/flowproxy/lru"
+	"github.com/hankogate/hankogate/flowproxy/redirect"
 	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
+	"github.com/hankogate/hankogate/flowproxy/view"
 	"github.com/hankogate/hankogate/templates"
 )
 
@@ -23,6 +28,10 @@ type Next func(http.ResponseWriter, *http.Request) error
 
 // maxDenylisted bounds the logout denylist.
 const maxDenylisted = 100000
+
+// tamperLogTotal bounds the log lines about forged session cookies per minute, over all
+// clients (each client gets at most one).
+const tamperLogTotal = 60
 
 // jwksMinRefresh bounds how often an unknown key id may trigger a JWKS refetch.
 const jwksMinRefresh = 30 * time.Second
@@ -48,9 +57,18 @@ type Gateway struct {
 	stateCodec   *stateCodec
 	valueCodec   *valueCodec
 
-	auth     authCache
-	denylist *session.Denylist
-	now      func() time.Time // the clock; tests move it
+	auth      *lru.Cache[*authEntry] // decoded sessions by cookie value
+	denylist  *session.Denylist
+	observer  SessionObserver
+	tamperLog *loglimit.Limiter
+	now       func() time.Time // the clock; tests move it
+
+	// Background session checks: bounded by bgSlots, cancelled and awaited by Close.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgMu     sync.Mutex // orders bg.Add against Close
+	bg       sync.WaitGroup
+	bgSlots  chan struct{}
 }
 
 // cookieNames are the names of the gateway's cookies (CookieConfig.Name), plus the base
@@ -109,6 +127,11 @@ func New(cfg Config) (*Gateway, error) {
 		}, jwksMinRefresh)
 	}
 	n := cfg.Cookie.Name
+	observer := cfg.Sessions
+	if observer == nil {
+		observer = nopObserver{}
+	}
+	bgCtx, bgCancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		cfg:          cfg,
 		log:          cfg.Logger,
@@ -122,10 +145,15 @@ func New(cfg Config) (*Gateway, error) {
 		sessionCodec: session.NewCodec(n, pairs),
 		stateCodec:   newStateCodec(pairs),
 		valueCodec:   newValueCodec(pairs),
-		auth:         authCache{m: make(map[string]*authEntry)},
+		auth:         lru.New[*authEntry](cfg.CacheSize, observer.CacheResized),
 		denylist:     session.NewDenylist(maxDenylisted),
+		observer:     observer,
+		tamperLog:    loglimit.New(time.Minute, tamperLogTotal),
 		now:          time.Now,
 		assertionKey: http.CanonicalHeaderKey(cfg.AssertionHeader),
+		bgCtx:        bgCtx,
+		bgCancel:     bgCancel,
+		bgSlots:      make(chan struct{}, maxBackgroundChecks),
 	}
 	if g.route, err = g.NewRoute(cfg.Public, cfg.Rules); err != nil {
 		return nil, err
@@ -133,8 +161,14 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// Close releases the gateway's resources (idle API connections).
+// Close stops background session checks (waiting for them) and releases the gateway's
+// resources (idle API connections, its share of the cache size metric).
 func (g *Gateway) Close() error {
+	g.bgMu.Lock()
+	g.bgCancel()
+	g.bgMu.Unlock()
+	g.bg.Wait()
+	g.observer.CacheResized(-g.auth.Len())
 	if t, ok := g.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -162,9 +196,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *R
 		}
 		return nil
 	}
-	e := g.authenticate(r)
+	e, verdict := g.authenticate(r)
 	decision := rules.Pass
-	if e != nil {
+	if verdict == admitted {
 		if decision = rt.check(e); decision == rules.Pass {
 			g.applyIdentity(r, e)
 			cookies.Remove(r.Header, g.names.own)
@@ -175,22 +209,26 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *R
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
-	if e != nil {
+	if verdict == admitted {
 		rt.refuse(w, r, e, decision, requestTarget(r))
 		return nil
 	}
-	g.deny(w, r, rt, requestTarget(r))
+	g.deny(w, r, rt, verdict, requestTarget(r))
 	return nil
 }
 
-// deny answers a request without a valid session.
-func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, t target) {
+// deny answers a request without a usable session.
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, v verdict, t target) {
 	login := g.cfg.Prefix + "/login"
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
-	if v, had := cookies.Value(r.Header, g.names.session); had && g.sessionDead(v) {
-		// Expired, revoked or forged: drop it so the browser stops sending it. A session only
-		// refused because the backend could not confirm it is kept for when it can.
+	switch v {
+	case unavailable:
+		// The session may well be valid: it is kept for when the backend answers again.
+		g.serviceUnavailable(w, r)
+		return
+	case refused:
+		// Expired, revoked or forged: drop it so the browser stops sending it.
 		g.attrs.Delete(w, g.names.session, "/")
 	}
 	if t.nav {
@@ -200,16 +238,43 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, t targ
 	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": t.base + login})
 }
 
+// unavailableRetry is the Retry-After of the 503 answering a session that cannot be checked.
+const unavailableRetry = "5"
+
+// serviceUnavailable answers a request whose session the backend cannot confirm now: a page
+// offering to retry for a browser, JSON for an API client; both 503 with Retry-After.
+func (g *Gateway) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", unavailableRetry)
+	if access.IsNavigation(r) {
+		pageHeaders(w.Header())
+		retry, ok := redirect.Safe(r.URL.RequestURI(), r.Host, nil)
+		if !ok {
+			retry = "/"
+		}
+		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
+		g.render(w, r, http.StatusServiceUnavailable, view.Unavailable(c, retry))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"sign_in_unavailable","retry_after":` + unavailableRetry + "}"))
+}
+
+// clientIP is the client's address as relayed to the backend and used to rate-limit logs.
+func (g *Gateway) clientIP(r *http.Request) string {
+	if g.cfg.ClientIP != nil {
+		return g.cfg.ClientIP(r)
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 // relay collects what every API call forwards from the browser's request.
 func (g *Gateway) relay(r *http.Request, bearer string) flowclient.Relay {
-	rl := flowclient.Relay{UserAgent: r.Header.Get("User-Agent"), Bearer: bearer}
-	if g.cfg.ClientIP != nil {
-		rl.ClientIP = g.cfg.ClientIP(r)
-	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		rl.ClientIP = host
-	} else {
-		rl.ClientIP = r.RemoteAddr
-	}
+	rl := flowclient.Relay{UserAgent: r.Header.Get("User-Agent"), Bearer: bearer, ClientIP: g.clientIP(r)}
 	rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
 	if v, ok := cookies.Value(r.Header, g.names.device); ok {
 		var tok string

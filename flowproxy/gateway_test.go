@@ -283,10 +283,7 @@ func (h *harness) signIn(token string) {
 		h.t.Fatal(err)
 	}
 	d := sessionData(token, c)
-	v := h.setSession(d)
-	e := h.gw.newAuthEntry(d, c)
-	e.confirmed(h.gw.now(), h.gw.cfg.Revalidate, h.gw.grace())
-	h.gw.auth.put(v, e, h.gw.now())
+	h.gw.cacheConfirmed(h.setSession(d), d, c, h.gw.now())
 }
 
 // Return URLs are followed only when safe; otherwise the login still succeeds, to "/".

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +58,15 @@ type harness struct {
 	site   *httptest.Server
 	client *http.Client
 	logs   *observer.ObservedLogs
+
+	*siteCounts // shared by copies of the harness (other browsers on the same site)
+}
+
+// siteCounts are what the site saw.
+type siteCounts struct {
+	reached  atomic.Int64   // requests the gateway let through to the upstream
+	inflight atomic.Int64   // requests in the gateway's ServeHTTP
+	serving  sync.WaitGroup // the same, to wait for
 }
 
 // upstreamSeen is what the protected upstream reports about a request.
@@ -90,9 +101,17 @@ func newHarness(t *testing.T, backend http.Handler, mutate func(*Config)) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gw: gw, logs: logs}
+	h := &harness{t: t, gw: gw, logs: logs, siteCounts: &siteCounts{}}
+	upstream := func(w http.ResponseWriter, r *http.Request) error {
+		h.reached.Add(1)
+		return echoUpstream(w, r)
+	}
 	h.site = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := gw.ServeHTTP(w, r, echoUpstream); err != nil {
+		h.serving.Add(1)
+		h.inflight.Add(1)
+		defer h.serving.Done()
+		defer h.inflight.Add(-1)
+		if err := gw.ServeHTTP(w, r, upstream); err != nil {
 			t.Errorf("ServeHTTP: %v", err)
 		}
 	}))
@@ -102,6 +121,20 @@ func newHarness(t *testing.T, backend http.Handler, mutate func(*Config)) *harne
 	t.Cleanup(func() { _ = gw.Close() })
 	return h
 }
+
+// testClock is a clock tests move while background session checks read it.
+type testClock struct{ n atomic.Int64 }
+
+// useClock makes the gateway read a test clock, starting now.
+func (h *harness) useClock() *testClock {
+	c := &testClock{}
+	c.n.Store(time.Now().UnixNano())
+	h.gw.now = c.now
+	return c
+}
+
+func (c *testClock) now() time.Time      { return time.Unix(0, c.n.Load()) }
+func (c *testClock) add(d time.Duration) { c.n.Add(int64(d)) }
 
 func echoUpstream(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")

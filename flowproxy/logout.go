@@ -42,7 +42,7 @@ func (g *Gateway) endSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	g.revoke(d)
+	g.revoke(d, v)
 	if err := g.client.Logout(r.Context(), g.relay(r, d.Token)); err != nil {
 		g.log.Warn("backend logout failed; the session is ended locally", zap.String("session_id", d.SessionID), zap.Error(err))
 		return

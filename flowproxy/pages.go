@@ -49,10 +49,7 @@ const (
 // servePage handles everything under the prefix; sub is the cleaned path below it.
 func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) {
 	h := w.Header()
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	pageHeaders(h)
 	if len(sub) > len("/assets/") && sub[:len("/assets/")] == "/assets/" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r)
@@ -90,6 +87,14 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 	default:
 		g.methodNotAllowed(w, r)
 	}
+}
+
+// pageHeaders are the security headers of every gateway page.
+func pageHeaders(h http.Header) {
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {

@@ -34,9 +34,7 @@ func cachedSessionWith(t testing.TB, cfg Config) (*Gateway, string) {
 	signedIn := rules.NewSubject(c).AuthTime
 	gw.now = func() time.Time { return time.Unix(signedIn+60, 0) }
 	v, _ := gw.sessionCodec.Encode(d)
-	e := gw.newAuthEntry(d, c)
-	e.confirmed(gw.now(), time.Hour, gw.grace())
-	gw.auth.put(v, e, gw.now())
+	gw.cacheConfirmed(v, d, c, gw.now())
 	return gw, gw.names.session + "=" + v
 }
 

@@ -47,7 +47,7 @@ func (g *Gateway) requestedStepUp(r *http.Request, flow string) *stepUp {
 		}
 	}
 	s := &stepUp{Req: q}
-	if e := g.authenticate(r); e != nil {
+	if e, v := g.authenticate(r); v == admitted {
 		s.Login = e.identity.Email
 		if s.Login == "" {
 			s.Login, _ = e.identity.Claims["username"].(string)
@@ -177,7 +177,7 @@ func (g *Gateway) replaced(r *http.Request, newSessionID string) {
 	if err != nil || d.SessionID == newSessionID {
 		return
 	}
-	g.revoke(d)
+	g.revoke(d, v)
 	if err := g.client.Logout(r.Context(), g.relay(r, d.Token)); err != nil {
 		g.log.Warn("ending the replaced session at the backend failed", zap.String("session_id", d.SessionID), zap.Error(err))
 	}

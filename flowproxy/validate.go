@@ -24,6 +24,8 @@ const (
 	DefaultRedirectParam = "rd"
 	DefaultAPITimeout    = 10 * time.Second
 	DefaultRevalidate    = time.Minute
+	DefaultGrace         = 5 * time.Minute
+	DefaultCacheSize     = 10000
 	DefaultTitle         = "Sign in"
 )
 
@@ -156,6 +158,19 @@ func (c *Config) Validate() error {
 		c.Revalidate = DefaultRevalidate
 	case c.Revalidate < 0:
 		bad("revalidate", "must not be negative")
+	}
+	switch {
+	case c.Grace == nil:
+		grace := DefaultGrace
+		c.Grace = &grace
+	case *c.Grace < 0:
+		bad("grace", "must not be negative")
+	}
+	switch {
+	case c.CacheSize == 0:
+		c.CacheSize = DefaultCacheSize
+	case c.CacheSize < 0:
+		bad("cache_size", "must be a positive number of sessions")
 	}
 	if c.HankoCookie == "" {
 		c.HankoCookie = flowapi.DefaultSessionCookie

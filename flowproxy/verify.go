@@ -54,9 +54,9 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	p := access.CleanPath(u.Path)
 
-	e := g.authenticate(r)
+	e, verdict := g.authenticate(r)
 	decision := rules.Pass
-	if e != nil {
+	if verdict == admitted {
 		if decision = rt.check(e); decision == rules.Pass {
 			h := w.Header()
 			for _, hv := range e.headers {
@@ -73,19 +73,19 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	if t.nav && !redirect {
 		// Described as a browser, answered as nginx needs it.
-		fresh := e != nil && decision == rules.StepUp
+		fresh := verdict == admitted && decision == rules.StepUp
 		w.Header().Set("X-Hanko-Login", rt.loginURL(t, fresh))
 		t.nav = false
-		if e != nil && decision == rules.Forbidden {
+		if verdict == admitted && decision == rules.Forbidden {
 			answerJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
 			return
 		}
 	}
-	if e != nil {
+	if verdict == admitted {
 		rt.refuse(w, r, e, decision, t)
 		return
 	}
-	g.deny(w, r, rt, t)
+	g.deny(w, r, rt, verdict, t)
 }
 
 // host is the described request's host: the front proxy's X-Forwarded-Host when trusted.

@@ -29,6 +29,8 @@ func sample(family string) *view.Page {
 	switch family {
 	case "message":
 		return view.LogoutConfirm(c)
+	case "unavailable":
+		return view.Unavailable(c, "/app?x=1")
 	case "generic":
 		return view.Build(flowapi.FlowLogin, sampleResponse("sample_state"), c)
 	}

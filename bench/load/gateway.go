@@ -63,6 +63,9 @@ func startGateway(cfg config) (*gateway, error) {
 	if cfg.API != "" {
 		backend = "api " + cfg.API
 	}
+	if cfg.FlowTimeout > 0 {
+		backend += fmt.Sprintf("\n\t\ttimeout %v", cfg.FlowTimeout)
+	}
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	persist_config off

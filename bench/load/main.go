@@ -26,6 +26,7 @@ func main() {
 	flag.StringVar(&cfg.API, "api", "", "Hanko public API URL; empty runs the embedded backend")
 	flag.StringVar(&cfg.SMTP, "smtp", "127.0.0.1:0", "where the SMTP sink listens (with -api: where that Hanko sends its mail)")
 	flag.DurationVar(&cfg.RequestTimeout, "request-timeout", 2*time.Minute, "bound on one request")
+	flag.DurationVar(&cfg.FlowTimeout, "flow-timeout", 0, "the gateway's bound on a Flow API call (hanko's timeout option; 0: its default)")
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "bound on the whole run")
 	flag.IntVar(&cfg.HashSamples, "hash-samples", 5, "bcrypt measurements for the bound (median)")
 	flag.StringVar(&cfg.LogLevel, "log", "WARN", "level of the gateway's log on stderr (DEBUG, INFO, WARN, ERROR)")
@@ -50,6 +51,7 @@ type config struct {
 	API            string
 	SMTP           string
 	RequestTimeout time.Duration
+	FlowTimeout    time.Duration
 	Timeout        time.Duration
 	HashSamples    int
 	LogLevel       string

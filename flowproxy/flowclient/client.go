@@ -28,6 +28,7 @@ var (
 	ErrUnreachable = errors.New("flow API unreachable")
 	ErrTimeout     = errors.New("flow API timed out")
 	ErrMalformed   = errors.New("flow API answer malformed")
+	ErrServer      = errors.New("flow API failed") // 5xx or 429: the backend could not answer
 )
 
 // Client calls one API base URL.
@@ -163,7 +164,11 @@ func printable(s string) bool {
 }
 
 // ValidateSession asks the API whether a session token is still valid (POST /sessions/validate);
-// it bumps the session's last use as a browser request would.
+// it bumps the session's last use as a browser request would. Only a failed call or an answer
+// that says nothing about the session is an error (wrapping ErrUnreachable, ErrTimeout,
+// ErrServer or ErrMalformed): a transport failure, a 5xx, 429 (the backend refused to look),
+// or a 200 without is_valid. Any other status is the backend's answer that it does not
+// know the session: false, nil.
 func (c *Client) ValidateSession(ctx context.Context, token string, relay Relay) (bool, error) {
 	body, err := json.Marshal(map[string]string{"session_token": token})
 	if err != nil {
@@ -171,11 +176,13 @@ func (c *Client) ValidateSession(ctx context.Context, token string, relay Relay)
 	}
 	relay.Bearer = ""
 	status, _, data, err := c.do(ctx, http.MethodPost, "/sessions/validate", body, relay)
-	if err != nil {
+	switch {
+	case err != nil:
 		return false, err
-	}
-	if status != http.StatusOK {
-		return false, fmt.Errorf("%w: /sessions/validate status %d", ErrMalformed, status)
+	case status >= 500 || status == http.StatusTooManyRequests:
+		return false, fmt.Errorf("%w: /sessions/validate status %d", ErrServer, status)
+	case status != http.StatusOK:
+		return false, nil
 	}
 	var v struct {
 		IsValid *bool `json:"is_valid"`

@@ -151,3 +151,22 @@ func TestSessionEndpoints(t *testing.T) {
 		t.Errorf("answer without is_valid: %v", err)
 	}
 }
+
+// Only a 5xx or 429 means the backend could not be asked; any other status is its answer
+// that the session is not valid.
+func TestValidateSessionStatusIsAnAnswer(t *testing.T) {
+	ctx := context.Background()
+	for status, outage := range map[int]bool{
+		400: false, 401: false, 403: false, 404: false, 302: false, 410: false,
+		429: true, 500: true, 502: true, 503: true, 504: true,
+	} {
+		c := New("http://embedded", HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			fmt.Fprint(w, `{"is_valid":true}`)
+		})), time.Second)
+		valid, err := c.ValidateSession(ctx, "x", Relay{})
+		if valid || outage != errors.Is(err, ErrServer) || (!outage && err != nil) {
+			t.Errorf("status %d: valid %v, err %v; want outage %v", status, valid, err, outage)
+		}
+	}
+}

@@ -42,7 +42,7 @@ var families = map[string]string{
 // Families lists every template family a Page.Template can name.
 func Families() []string {
 	return []string{"login", "registration", "passcode", "password", "onboarding", "mfa",
-		"profile", "success", "error", "message", "generic"}
+		"profile", "success", "error", "message", "unavailable", "generic"}
 }
 
 // profileTarget names the hidden id input of an account page action whose candidates come
@@ -566,6 +566,15 @@ func deref(p *int) int {
 // Message is a plain page with a heading and a text (backend down, signed out, ...).
 func Message(c Context, heading, text string) *Page {
 	return &Page{Context: c, Template: "message", Heading: heading, Intro: text}
+}
+
+// Unavailable tells a signed-in browser that its session cannot be checked because the
+// sign-in service is unavailable, and offers to retry (a same-site URL).
+func Unavailable(c Context, retry string) *Page {
+	return &Page{Context: c, Template: "unavailable", State: "unavailable",
+		Heading: "Sign-in service unavailable",
+		Intro:   "Your session could not be checked because the sign-in service is not answering right now. You are still signed in: please try again in a few seconds.",
+		Links:   []Link{{Href: retry, Label: "Try again"}}}
 }
 
 // LogoutConfirm asks before signing out; its one form posts action "logout" to c.Path.

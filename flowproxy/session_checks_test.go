@@ -1,0 +1,517 @@
+package flowproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
+)
+
+// Tests of the backend session checks (POST /sessions/validate): fail closed whatever the
+// client does, one check per session however many requests wait for it, grace only for
+// sessions this instance has confirmed, a bounded cache keeping the working set.
+
+// checkBackend answers /sessions/validate as configured and counts calls. With a gate, each
+// call waits for it (or for its own request's end, which it counts as cancelled).
+type checkBackend struct {
+	calls     atomic.Int64
+	cancelled atomic.Int64
+	started   chan struct{} // one value per call that began
+
+	mu     sync.Mutex
+	valid  bool
+	status int // 0: 200 with is_valid
+	gate   chan struct{}
+}
+
+func newCheckBackend() *checkBackend {
+	return &checkBackend{valid: true, started: make(chan struct{}, 1000)}
+}
+
+func (b *checkBackend) set(valid bool, status int, gate chan struct{}) {
+	b.mu.Lock()
+	b.valid, b.status, b.gate = valid, status, gate
+	b.mu.Unlock()
+}
+
+func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/sessions/validate" {
+		http.NotFound(w, r)
+		return
+	}
+	b.calls.Add(1)
+	b.mu.Lock()
+	valid, status, gate := b.valid, b.status, b.gate
+	b.mu.Unlock()
+	select {
+	case b.started <- struct{}{}:
+	default: // nobody is counting these calls
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			b.cancelled.Add(1)
+			return
+		}
+	}
+	if status != 0 {
+		w.WriteHeader(status)
+		return
+	}
+	fmt.Fprintf(w, `{"is_valid":%v}`, valid)
+}
+
+// waitStarted waits for the backend to receive a call.
+func (b *checkBackend) waitStarted(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend was not asked")
+	}
+}
+
+// countingObserver counts what the session checks report.
+type countingObserver struct {
+	valid, invalid, unavailable, grace, tampered, size atomic.Int64
+}
+
+func (o *countingObserver) SessionChecked(c CheckOutcome) {
+	map[CheckOutcome]*atomic.Int64{CheckValid: &o.valid, CheckInvalid: &o.invalid, CheckUnavailable: &o.unavailable}[c].Add(1)
+}
+func (o *countingObserver) GraceAdmitted()     { o.grace.Add(1) }
+func (o *countingObserver) CookieTampered()    { o.tampered.Add(1) }
+func (o *countingObserver) CacheResized(d int) { o.size.Add(int64(d)) }
+
+// status sends an API request (or a navigation) with cookie and returns the status; safe
+// from any goroutine.
+func (h *harness) status(ctx context.Context, cookie string, navigation bool) (int, http.Header, string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.site.URL+"/app", nil)
+	req.Header.Set("Accept", "application/json")
+	if navigation {
+		req.Header.Set("Accept", browserAccept)
+	}
+	req.AddCookie(&http.Cookie{Name: "hankogate", Value: cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body), nil
+}
+
+func (h *harness) mustStatus(cookie string, navigation bool) (int, http.Header, string) {
+	h.t.Helper()
+	st, hdr, body, err := h.status(context.Background(), cookie, navigation)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st, hdr, body
+}
+
+// cleared reports whether a response deletes the session cookie.
+func cleared(hdr http.Header) bool {
+	for _, c := range (&http.Response{Header: hdr}).Cookies() {
+		if c.Name == "hankogate" && c.MaxAge < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// A client that hangs up while its session is being checked changes nothing: the check
+// goes on, its answer (revoked) counts, and the request never reaches the upstream, whether
+// this instance had confirmed the session before or not.
+func TestCancelledRequestWithRevokedCookieNeverReachesUpstream(t *testing.T) {
+	_, d := recordedSession(t)
+	for _, confirmed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("confirmed=%v", confirmed), func(t *testing.T) {
+			b := newCheckBackend()
+			h := newHarness(t, b, nil)
+			clock := h.useClock()
+			v := h.setSession(d)
+			if confirmed {
+				h.seen(h.api("/app"))
+				b.waitStarted(t)
+				clock.add(61 * time.Second) // the next request must ask again
+			}
+			reached := h.reached.Load()
+			gate := make(chan struct{})
+			b.set(false, 0, gate) // revoked, answered slowly
+
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { _, _, _, err := h.status(ctx, v, false); done <- err }()
+			b.waitStarted(t)
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("client: %v", err)
+			}
+			// Give the gateway time to see the client gone; the check must not end with it.
+			deadline := time.Now().Add(500 * time.Millisecond)
+			for b.cancelled.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(gate)
+			h.serving.Wait()
+			if b.cancelled.Load() != 0 {
+				t.Error("the backend check was cancelled with the client's request")
+			}
+			if got := h.reached.Load(); got != reached {
+				t.Fatalf("the cancelled request with a revoked session reached the upstream (%d times)", got-reached)
+			}
+			calls := b.calls.Load()
+			if st, hdr, _ := h.mustStatus(v, false); st != http.StatusUnauthorized || !cleared(hdr) {
+				t.Fatalf("next request: %d, cookie cleared %v; want 401 and cleared", st, cleared(hdr))
+			}
+			if b.calls.Load() != calls || h.reached.Load() != reached {
+				t.Fatal("the revoked session was asked about again or let through")
+			}
+		})
+	}
+}
+
+// N parallel first requests with one cookie on a fresh instance (after a reload, a restart,
+// on another instance) all wait for one backend check and all get through.
+func TestParallelFirstRequestsAfterReloadShareOneCheck(t *testing.T) {
+	const n = 50
+	_, d := recordedSession(t)
+	// The instance before the reload confirmed the session...
+	before := newHarness(t, newCheckBackend(), nil)
+	v := before.setSession(d)
+	before.seen(before.api("/app"))
+
+	// ...the reloaded one (same keys) has never seen it.
+	b := newCheckBackend()
+	gate := make(chan struct{})
+	b.set(true, 0, gate)
+	h := newHarness(t, b, nil)
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	users := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			st, _, body, err := h.status(context.Background(), v, false)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses[i] = st
+			if st == http.StatusOK && strings.Contains(body, d.UserID) {
+				users[i] = d.UserID
+			}
+		})
+	}
+	// All n wait in the gateway before the backend answers.
+	deadline := time.Now().Add(30 * time.Second)
+	for h.inflight.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i := range n {
+		if statuses[i] != http.StatusOK || users[i] != d.UserID {
+			t.Errorf("request %d: %d (user %q)", i, statuses[i], users[i])
+		}
+	}
+	if c := b.calls.Load(); c != 1 {
+		t.Errorf("backend asked %d times, want once", c)
+	}
+	if l := h.gw.auth.Len(); l != 1 {
+		t.Errorf("%d cache entries for one cookie", l)
+	}
+}
+
+// With the backend down, a cookie this instance never confirmed gets 503 (page or JSON) and
+// is kept; a confirmed session keeps working for its grace period, counted and logged, then
+// gets 503 too; with grace 0 it gets 503 as soon as its answer is due.
+func TestBackendDownUnconfirmedCookieGets503ConfirmedKeepsGrace(t *testing.T) {
+	_, d := recordedSession(t)
+
+	t.Run("unconfirmed", func(t *testing.T) {
+		b := newCheckBackend()
+		b.set(true, http.StatusServiceUnavailable, nil)
+		obs := &countingObserver{}
+		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
+		clock := h.useClock()
+		v := h.setSession(d)
+		st, hdr, body := h.mustStatus(v, false)
+		if st != http.StatusServiceUnavailable || cleared(hdr) || !strings.Contains(body, `"sign_in_unavailable"`) || hdr.Get("Retry-After") == "" {
+			t.Fatalf("API client: %d cleared %v %s", st, cleared(hdr), body)
+		}
+		st, hdr, body = h.mustStatus(v, true)
+		if st != http.StatusServiceUnavailable || cleared(hdr) || !strings.Contains(body, "Sign-in service unavailable") ||
+			!strings.Contains(body, `href="/app"`) || hdr.Get("Content-Security-Policy") == "" {
+			t.Fatalf("browser: %d cleared %v\n%s", st, cleared(hdr), body)
+		}
+		if h.reached.Load() != 0 || obs.grace.Load() != 0 {
+			t.Fatal("an unconfirmed session was admitted")
+		}
+		// Asked once per pause, not once per request; logged once.
+		if b.calls.Load() != 1 || obs.unavailable.Load() != 1 || len(h.logs.FilterMessageSnippet("not confirmed yet").All()) != 1 {
+			t.Fatalf("calls %d, unavailable %d", b.calls.Load(), obs.unavailable.Load())
+		}
+		// The backend is back: the kept cookie works.
+		b.set(true, 0, nil)
+		clock.add(2 * failedCheckPause)
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+			t.Fatalf("after the outage: %d", st)
+		}
+	})
+
+	t.Run("unreachable", func(t *testing.T) {
+		h := newHarness(t, newCheckBackend(), nil)
+		h.gw.client = flowclient.New("http://127.0.0.1:1", nil, time.Second)
+		if st, hdr, _ := h.mustStatus(h.setSession(d), false); st != http.StatusServiceUnavailable || cleared(hdr) {
+			t.Fatalf("%d cleared %v", st, cleared(hdr))
+		}
+	})
+
+	t.Run("confirmed", func(t *testing.T) {
+		b := newCheckBackend()
+		obs := &countingObserver{}
+		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
+		clock := h.useClock()
+		v := h.setSession(d)
+		h.seen(h.api("/app"))
+		b.set(true, http.StatusBadGateway, nil)
+		clock.add(61 * time.Second)
+		for range 5 {
+			if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+				t.Fatalf("within grace: %d", st)
+			}
+		}
+		if b.calls.Load() != 2 || obs.grace.Load() != 5 || !h.logged("admitted within its grace period") {
+			t.Fatalf("calls %d, grace admissions %d", b.calls.Load(), obs.grace.Load())
+		}
+		clock.add(5 * time.Minute) // 6m01s since the last answer: 1m revalidate + 5m grace are over
+		h.serving.Wait()
+		st, hdr, _ := h.mustStatus(v, false)
+		if st != http.StatusServiceUnavailable || cleared(hdr) {
+			t.Fatalf("after grace: %d, cleared %v", st, cleared(hdr))
+		}
+	})
+
+	t.Run("grace 0", func(t *testing.T) {
+		b := newCheckBackend()
+		none := time.Duration(0)
+		h := newHarness(t, b, func(c *Config) { c.Grace = &none })
+		clock := h.useClock()
+		v := h.setSession(d)
+		h.seen(h.api("/app"))
+		b.set(true, http.StatusInternalServerError, nil)
+		clock.add(61 * time.Second)
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable {
+			t.Fatalf("grace 0, answer due, backend down: %d", st)
+		}
+	})
+}
+
+// Any status but 5xx and 429 is the backend's answer: the session is refused and its cookie
+// cleared. 5xx and 429 mean the backend could not answer: 503, cookie kept.
+func TestNon200Non5xxAnswersAreAnswers(t *testing.T) {
+	_, d := recordedSession(t)
+	for _, c := range []struct {
+		status, want int
+		clear        bool
+	}{
+		{http.StatusBadRequest, http.StatusUnauthorized, true},
+		{http.StatusUnauthorized, http.StatusUnauthorized, true},
+		{http.StatusForbidden, http.StatusUnauthorized, true},
+		{http.StatusNotFound, http.StatusUnauthorized, true},
+		{http.StatusFound, http.StatusUnauthorized, true},
+		{http.StatusInternalServerError, http.StatusServiceUnavailable, false},
+		{http.StatusServiceUnavailable, http.StatusServiceUnavailable, false},
+		{http.StatusTooManyRequests, http.StatusServiceUnavailable, false},
+	} {
+		b := newCheckBackend()
+		b.set(true, c.status, nil)
+		h := newHarness(t, b, nil)
+		st, hdr, _ := h.mustStatus(h.setSession(d), false)
+		if st != c.want || cleared(hdr) != c.clear || h.reached.Load() != 0 {
+			t.Errorf("backend %d: gateway %d, cleared %v; want %d, cleared %v", c.status, st, cleared(hdr), c.want, c.clear)
+		}
+	}
+}
+
+// A cache of 100 filled with 1,000 sessions still holds the 100 most recently used: their
+// next requests are answered without decoding or asking the backend again.
+func TestCacheOf100Keeps100MostRecentlyUsedOf1000Sessions(t *testing.T) {
+	_, d := recordedSession(t)
+	b := newCheckBackend()
+	obs := &countingObserver{}
+	h := newHarness(t, b, func(c *Config) { c.CacheSize = 100; c.Sessions = obs })
+	values := make([]string, 1000)
+	for i := range values {
+		s := d
+		s.SessionID = fmt.Sprintf("session-%04d", i)
+		v, err := h.gw.sessionCodec.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values[i] = v
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+			t.Fatalf("session %d: %d", i, st)
+		}
+		if i >= 50 {
+			// Session 7 stays in use throughout: it is part of the working set.
+			if st, _, _ := h.mustStatus(values[7], false); st != http.StatusOK {
+				t.Fatalf("session 7: %d", st)
+			}
+		}
+	}
+	if b.calls.Load() != 1000 || obs.size.Load() != 100 || h.gw.auth.Len() != 100 {
+		t.Fatalf("calls %d, cache size metric %d, entries %d", b.calls.Load(), obs.size.Load(), h.gw.auth.Len())
+	}
+	for i := 901; i < 1000; i++ {
+		if st, _, _ := h.mustStatus(values[i], false); st != http.StatusOK {
+			t.Fatalf("session %d: %d", i, st)
+		}
+	}
+	if st, _, _ := h.mustStatus(values[7], false); st != http.StatusOK || b.calls.Load() != 1000 {
+		t.Fatalf("the 100 most recently used sessions were not all kept: %d backend calls after 1000", b.calls.Load()-1000)
+	}
+	if st, _, _ := h.mustStatus(values[900], false); st != http.StatusOK || b.calls.Load() != 1001 {
+		t.Fatalf("session 900, used before the last 100, should have been evicted (calls %d)", b.calls.Load())
+	}
+}
+
+// A confirmed session in use is re-checked in the background before its answer falls due:
+// its requests never wait for the backend. Close stops a background check in flight.
+func TestConfirmedSessionRecheckedInBackground(t *testing.T) {
+	_, d := recordedSession(t)
+	b := newCheckBackend()
+	h := newHarness(t, b, nil)
+	clock := h.useClock()
+	v := h.setSession(d)
+	h.seen(h.api("/app"))
+	b.waitStarted(t)
+
+	gate := make(chan struct{})
+	b.set(true, 0, gate) // the backend hangs until the gate opens
+	clock.add(50 * time.Second)
+	for range 3 {
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+			t.Fatalf("in the refresh window: %d", st)
+		}
+	}
+	b.waitStarted(t)
+	close(gate)
+	e, _ := h.gw.auth.Get(v)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.check.Load() != nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b.calls.Load() != 2 {
+		t.Fatalf("backend calls %d, want 2 (one background check)", b.calls.Load())
+	}
+	// The background answer counts from when it was asked: 70 s after the first answer
+	// no new check is due.
+	clock.add(20 * time.Second)
+	if st, _, _ := h.mustStatus(v, false); st != http.StatusOK || b.calls.Load() != 2 {
+		t.Fatalf("after the background check: %d, calls %d", st, b.calls.Load())
+	}
+
+	// Close while a background check hangs: it is cancelled and awaited. (At 100 s the
+	// answer of 50 s is in its refresh window.)
+	b.set(true, 0, make(chan struct{}))
+	clock.add(30 * time.Second)
+	if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+		t.Fatalf("in the refresh window: %d", st)
+	}
+	b.waitStarted(t)
+	closed := make(chan struct{})
+	go func() { _ = h.gw.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the background check")
+	}
+	// Close has waited for the check: the backend saw it cancelled.
+	if b.cancelled.Load() != 1 || e.check.Load() != nil {
+		t.Fatalf("background check not ended by Close (cancelled %d)", b.cancelled.Load())
+	}
+}
+
+// A tampered cookie is logged at most once per client per minute, and counted every time.
+func TestTamperedCookieLogRateLimitedPerClient(t *testing.T) {
+	obs := &countingObserver{}
+	h := newHarness(t, newCheckBackend(), func(c *Config) {
+		c.Sessions = obs
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	})
+	clock := h.useClock()
+	send := func(client string) {
+		req, _ := http.NewRequest(http.MethodGet, h.site.URL+"/app", nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Test-Client", client)
+		req.AddCookie(&http.Cookie{Name: "hankogate", Value: "forged-" + url.QueryEscape(client)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !cleared(resp.Header) {
+			t.Fatalf("tampered cookie: %d, cleared %v", resp.StatusCode, cleared(resp.Header))
+		}
+	}
+	lines := func() int { return len(h.logs.FilterMessageSnippet("session cookie rejected").All()) }
+	for range 20 {
+		send("198.51.100.1")
+	}
+	if lines() != 1 || obs.tampered.Load() != 20 {
+		t.Fatalf("%d log lines, %d counted for 20 tampered cookies of one client", lines(), obs.tampered.Load())
+	}
+	send("198.51.100.2")
+	clock.add(61 * time.Second)
+	send("198.51.100.1")
+	if lines() != 3 {
+		t.Fatalf("%d log lines, want one per client per minute (3)", lines())
+	}
+	if h.logged("forged-") {
+		t.Fatal("the cookie value was logged")
+	}
+}
+
+// TestCacheEntryMemory measures the heap one cached session takes (the figure README
+// states), with the recorded Hanko token: cookie value (the key), token, claims, headers.
+func TestCacheEntryMemory(t *testing.T) {
+	const n = 2000
+	_, d := recordedSession(t)
+	h := newHarness(t, newCheckBackend(), func(c *Config) { c.CacheSize = n })
+	values := make([]string, n)
+	for i := range values {
+		s := d
+		s.SessionID = fmt.Sprintf("session-%04d", i)
+		values[i], _ = h.gw.sessionCodec.Encode(s)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/app", nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, v := range values {
+		if h.gw.decodeSession(req, v, time.Now()) == nil {
+			t.Fatal("decode failed")
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d bytes per cached session (cookie %d bytes, token %d bytes)", perEntry, len(values[0]), len(d.Token))
+	if h.gw.auth.Len() != n || perEntry > 16<<10 {
+		t.Errorf("%d entries, %d bytes each", h.gw.auth.Len(), perEntry)
+	}
+	runtime.KeepAlive(values)
+}
