@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy/cookies"
-	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
