@@ -177,7 +177,10 @@ func (e *EmbeddedConfig) exposePath() string {
 // closes when the old config is cleaned up.
 var embeddedServers = caddy.NewUsagePool()
 
-type pooledServer struct{ *flowserver.Server }
+type pooledServer struct {
+	*flowserver.Server
+	db string
+}
 
 func (p pooledServer) Destruct() error { return p.Close() }
 
@@ -201,7 +204,7 @@ func openEmbedded(ctx context.Context, cfg flowserver.Config, expose string) (*e
 		if err != nil {
 			return nil, fmt.Errorf("hanko: opening embedded backend (db %s): %w", cfg.DBPath, err)
 		}
-		return pooledServer{s}, nil
+		return pooledServer{Server: s, db: cfg.DBPath}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -241,6 +244,16 @@ func (b *embeddedBackend) serveExposed(w http.ResponseWriter, r *http.Request) b
 	}
 	r2.URL.RawPath = ""
 	r2.RequestURI = r2.URL.RequestURI()
-	b.server.ServeHTTP(w, r2)
+	// The client is who Caddy says (trusted_proxies), never what X-Forwarded-For claims.
+	b.server.ServeHTTP(w, flowserver.WithClientIP(r2, clientIP(r)))
 	return true
+}
+
+// inProcess is the embedded server as the gateway's transport sees it. Only the gateway
+// sends through it, so the X-Forwarded-For it sets (the client IP Caddy determined) is
+// the client's address.
+func (b *embeddedBackend) inProcess() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.server.ServeHTTP(w, flowserver.WithClientIP(r, r.Header.Get("X-Forwarded-For")))
+	})
 }

@@ -51,25 +51,31 @@ func (env *gatewayEnv) passcode(t *testing.T, email string) string {
 	if env.log == "" {
 		return testsmtp.PasscodeFrom(env.smtp.WaitFor(t, email, 10*time.Second).Body)
 	}
-	// The passcode is logged while the request that sent it is handled, so it is there now.
-	raw, err := os.ReadFile(env.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := ""
-	for _, line := range strings.Split(string(raw), "\n") {
-		var entry struct {
-			Email    string `json:"email"`
-			Passcode string `json:"passcode"`
+	// The passcode is logged by the outbox right after the step that made it commits.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, err := os.ReadFile(env.log)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Email == email && entry.Passcode != "" {
-			code = entry.Passcode
+		code := ""
+		for _, line := range strings.Split(string(raw), "\n") {
+			var entry struct {
+				Email    string `json:"email"`
+				Passcode string `json:"passcode"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Email == email && entry.Passcode != "" {
+				code = entry.Passcode
+			}
 		}
+		if code != "" {
+			return code
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no passcode for %s in the log:\n%s", email, raw)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if code == "" {
-		t.Fatalf("no passcode for %s in the log:\n%s", email, raw)
-	}
-	return code
 }
 
 // gatewayOptions vary the test config.
@@ -79,6 +85,8 @@ type gatewayOptions struct {
 	storeKeys bool   // no keys in the config: generated ones are kept in Caddy's storage
 	api       string // a remote Flow API instead of the embedded backend
 	noSMTP    bool   // passcodes go to Caddy's log, as in Caddyfile.example
+	// trustLoopback makes Caddy trust X-Forwarded-For from 127.0.0.1 (trusted_proxies).
+	trustLoopback bool
 }
 
 // startGateway loads a Caddy config with the hanko handler, backed by the embedded backend
@@ -102,10 +110,13 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	smtpHost, smtpPort := env.smtp.Addr()
 	smtp := fmt.Sprintf("smtp %s:%d {\n\t\t\t\tfrom gate@example.com\n\t\t\t\ttls none\n\t\t\t}", smtpHost, smtpPort)
 	logging := ""
+	if opts.trustLoopback {
+		logging = "servers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n"
+	}
 	if opts.noSMTP {
 		env.log = filepath.Join(opts.dir, "caddy.log")
 		smtp = ""
-		logging = fmt.Sprintf("log {\n\t\toutput file %s\n\t\tformat json\n\t}", env.log)
+		logging += fmt.Sprintf("log {\n\t\toutput file %s\n\t\tformat json\n\t}", env.log)
 	}
 	backend := fmt.Sprintf(`embedded {
 			db %s
@@ -472,4 +483,49 @@ func TestPasscodesLoggedWithoutSMTP(t *testing.T) {
 	if p.Status != http.StatusOK || env.up.Headers(t, "/app/logged").Get("X-Auth-Email") != "erin@example.com" {
 		t.Errorf("after registration: %s %d", p.URL, p.Status)
 	}
+}
+
+// TestExposedAPIClientIP: the exposed Flow API limits flow creation per client IP, and
+// the client IP is what Caddy determined: X-Forwarded-For counts only from a trusted proxy.
+func TestExposedAPIClientIP(t *testing.T) {
+	startFlows := func(n int, forwardedFor func(i int) string) (created, limited int) {
+		b := newBrowser(t)
+		for i := range n {
+			req, err := http.NewRequest(http.MethodPost, testSite+"/hanko-api/login", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("X-Forwarded-For", forwardedFor(i))
+			switch p := b.Do(req); p.Status {
+			case http.StatusOK:
+				created++
+			case http.StatusTooManyRequests:
+				limited++
+				if !strings.Contains(p.Body, `"rate_limit_exceeded"`) || !strings.Contains(p.Body, `"retry_after"`) {
+					t.Fatalf("429 body: %s", p.Body)
+				}
+			default:
+				t.Fatalf("POST /hanko-api/login: %d %s", p.Status, p.Body)
+			}
+		}
+		return created, limited
+	}
+	rotating := func(i int) string { return fmt.Sprintf("203.0.113.%d", i%250) }
+
+	t.Run("untrusted peer cannot choose its key", func(t *testing.T) {
+		startGateway(t, nil, gatewayOptions{})
+		if created, limited := startFlows(70, rotating); created != 60 || limited != 10 {
+			t.Fatalf("%d flows created, %d refused; want 60 and 10 (X-Forwarded-For ignored)", created, limited)
+		}
+	})
+	t.Run("trusted proxy forwards the client", func(t *testing.T) {
+		startGateway(t, nil, gatewayOptions{trustLoopback: true})
+		if created, limited := startFlows(70, rotating); created != 70 || limited != 0 {
+			t.Fatalf("%d flows created, %d refused; want 70 and 0 (one per forwarded client)", created, limited)
+		}
+		if created, limited := startFlows(70, func(int) string { return "198.51.100.1" }); created != 60 || limited != 10 {
+			t.Fatalf("one forwarded client: %d flows created, %d refused; want 60 and 10", created, limited)
+		}
+	})
 }

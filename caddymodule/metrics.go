@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -114,6 +115,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	if apiErrors, err = register(reg, apiErrors); err != nil {
 		return nil, err
 	}
+	if _, err = register(reg, outboxCollector{}); err != nil {
+		return nil, err
+	}
 	return &metrics{
 		authenticated: requests.WithLabelValues("authenticated"),
 		public:        requests.WithLabelValues("public"),
@@ -130,6 +134,32 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		tampered:      tampered,
 		cacheEntries:  cacheEntries,
 	}, nil
+}
+
+// outboxDesc is the gauge of mails waiting in an embedded backend's outbox.
+var outboxDesc = prometheus.NewDesc("hankogate_embedded_outbox_depth",
+	"Passcode mails of the embedded backend not sent yet, by database file.", []string{"db"}, nil)
+
+// outboxCollector reads the outbox depth of every open embedded backend when scraped.
+type outboxCollector struct{}
+
+func (outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxDesc }
+
+func (outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	seen := map[string]bool{} // servers of one file (during a reload) share its outbox
+	embeddedServers.Range(func(_, v any) bool {
+		s := v.(pooledServer)
+		if seen[s.db] {
+			return true
+		}
+		seen[s.db] = true
+		if n, err := s.OutboxDepth(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), s.db)
+		}
+		return true
+	})
 }
 
 // SessionChecked, GraceAdmitted, CookieTampered and CacheResized make metrics the gateway's

@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hankogate/hankogate/flowproxy"
+	"github.com/hankogate/hankogate/flowserver"
 )
 
 func TestAPIEndpointLabels(t *testing.T) {
@@ -134,4 +136,37 @@ func TestSessionCounters(t *testing.T) {
 			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
 		}
 	}
+}
+
+// The outbox gauge reports every open embedded backend once, by database file.
+func TestOutboxDepthGauge(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := newMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	cfg := flowserver.DefaultConfig()
+	cfg.DBPath = filepath.Join(t.TempDir(), "hanko.db")
+	b, err := openEmbedded(t.Context(), cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.release() })
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "hankogate_embedded_outbox_depth" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == cfg.DBPath {
+				if v := m.GetGauge().GetValue(); v != 0 {
+					t.Fatalf("outbox depth %v of a new backend", v)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no outbox gauge for %s", cfg.DBPath)
 }

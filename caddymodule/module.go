@@ -72,6 +72,7 @@ type Handler struct {
 	sharedKey string           // the gateway's key in gateways
 	embedded  *embeddedBackend // nil with a remote API
 	metrics   *metrics
+	strip     *identityStrip   // in front of the server's routes
 }
 
 // CookieConfig configures the session cookie (the gateway's other cookies derive from it).
@@ -132,7 +133,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.route, err = shared.gateway.NewRoute(built.gateway.Public, built.gateway.Rules); err != nil {
 		return fmt.Errorf("hanko: %w", err)
 	}
-	return nil
+	h.strip, err = installIdentityStrip(ctx, shared.gateway.IdentityHeaders())
+	return err
 }
 
 // Validate reports every config problem at once, each naming its option.
@@ -157,6 +159,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP hands the request to the gateway, which calls next only for requests allowed
 // through (valid session or public path).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.strip.inFront(h.logger) {
+		return caddyhttp.Error(http.StatusInternalServerError, errStripMissing)
+	}
 	if h.embedded != nil && h.embedded.serveExposed(w, r) {
 		return nil
 	}
@@ -239,9 +244,9 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// trustedProxy reports whether Caddy found the request's peer in the server's
-// trusted_proxies.
-func trustedProxy(r *http.Request) bool {
+// fromTrustedProxy reports whether Caddy found r to come from one of the server's
+// trusted_proxies, whose X-Forwarded-* headers then count.
+func fromTrustedProxy(r *http.Request) bool {
 	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
 	return trusted
 }

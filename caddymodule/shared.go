@@ -75,12 +75,13 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 			if s.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
 				return nil, err
 			}
-			cfg.Transport = flowclient.HandlerTransport(s.embedded.server)
+			cfg.Transport = flowclient.HandlerTransport(s.embedded.inProcess())
 		}
 		cfg.Transport = h.metrics.instrument(cfg.Transport)
 		cfg.Logger = h.logger
 		cfg.ClientIP = clientIP
-		cfg.TrustedProxy = trustedProxy
+		cfg.TrustedProxy = fromTrustedProxy
+		cfg.TrustForwarded = fromTrustedProxy
 		cfg.OnAuthenticated = setAuthPlaceholders
 		cfg.OnSignedIn = h.metrics.signedIn
 		cfg.OnRejected = h.metrics.rejected

@@ -68,6 +68,10 @@ type Config struct {
 	// ClientIP returns the client address to relay to Hanko as X-Forwarded-For; nil means
 	// the request's RemoteAddr host.
 	ClientIP func(*http.Request) string
+	// TrustForwarded reports whether r came from a trusted proxy, whose X-Forwarded-Proto
+	// and X-Forwarded-Host then give the scheme and host the browser addressed (for the
+	// third-party callback URL and the Origin check on form posts); nil trusts no proxy.
+	TrustForwarded func(*http.Request) bool
 	// OnAuthenticated is called for every request with a valid session, before the next
 	// handler, e.g. to set Caddy placeholders. May be nil.
 	OnAuthenticated func(r *http.Request, id Identity)

@@ -108,10 +108,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
 	}
-	names := make([]string, len(cfg.Headers))
-	for i, h := range cfg.Headers {
-		names[i] = h.Name
-	}
+	names := headerNames(cfg.Headers)
 	if cfg.AssertionHeader != "" {
 		names = append(names, cfg.AssertionHeader)
 	}
@@ -161,6 +158,24 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// IdentityHeaders are the names of the identity headers the gateway sets and strips (the
+// configured ones, or DefaultHeaders), for a host that strips them before other handlers.
+func (g *Gateway) IdentityHeaders() []string {
+	names := headerNames(g.cfg.Headers)
+	if g.cfg.AssertionHeader != "" {
+		names = append(names, g.cfg.AssertionHeader)
+	}
+	return names
+}
+
+func headerNames(mappings []HeaderMapping) []string {
+	names := make([]string, len(mappings))
+	for i, h := range mappings {
+		names[i] = h.Name
+	}
+	return names
+}
+
 // Close stops background session checks (waiting for them) and releases the gateway's
 // resources (idle API connections, its share of the cache size metric).
 func (g *Gateway) Close() error {
@@ -205,7 +220,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *R
 			return next(w, r)
 		}
 	}
-	if rt.public.Match(p) {
+	// Public is decided on the path as the upstream will receive it, not on Go's decoding.
+	if rt.public.Match(r.URL.EscapedPath()) {
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
@@ -236,6 +252,13 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, v verd
 		return
 	}
 	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": t.base + login})
+}
+
+// origin is the scheme://host the browser addressed; X-Forwarded-Proto/-Host count only
+// when Config.TrustForwarded says r came from a trusted proxy.
+func (g *Gateway) origin(r *http.Request) string {
+	scheme, host := access.Origin(r, g.cfg.TrustForwarded != nil && g.cfg.TrustForwarded(r))
+	return scheme + "://" + host
 }
 
 // unavailableRetry is the Retry-After of the 503 answering a session that cannot be checked.

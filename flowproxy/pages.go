@@ -161,7 +161,7 @@ func (g *Gateway) checkPost(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	tok, ok := g.readCSRF(r)
-	if !csrf.SameOrigin(r) || !ok || !csrf.Equal(tok, r.PostForm.Get(view.CSRFField)) {
+	if !csrf.SameOrigin(r, g.origin(r)) || !ok || !csrf.Equal(tok, r.PostForm.Get(view.CSRFField)) {
 		g.log.Warn("rejected form post: CSRF check failed", zap.String("path", r.URL.Path),
 			zap.String("remote", r.RemoteAddr), zap.Bool("token_cookie", ok))
 		g.message(w, r, http.StatusForbidden, "Request refused",

@@ -22,21 +22,32 @@ import (
 type embeddedBackend struct {
 	handler http.Handler // the backend, counting flow starts
 	mu      sync.Mutex
-	codes   map[string]string
+	codes   map[string][]string // by recipient, oldest first
+	taken   map[string]int      // by recipient: codes code returned
 	starts  map[string]int
 }
 
 func (b *embeddedBackend) Send(_ context.Context, mail flowserver.Mail) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.codes[mail.To] = mail.Code
+	b.codes[mail.To] = append(b.codes[mail.To], mail.Code)
 	return nil
 }
 
+// code waits for the next passcode mailed to an address (the backend mails after the step
+// committed) and returns it.
 func (b *embeddedBackend) code(to string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.codes[to]
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b.mu.Lock()
+		codes := b.codes[to]
+		if len(codes) > b.taken[to] {
+			b.taken[to] = len(codes)
+			b.mu.Unlock()
+			return codes[len(codes)-1]
+		}
+		b.mu.Unlock()
+	}
+	return ""
 }
 
 // started is the number of flows started at /<flow>.
@@ -51,7 +62,7 @@ func (b *embeddedBackend) started(flow string) int {
 // with two forms.
 func embeddedHarness(t *testing.T, mutate func(*Config)) (*harness, *embeddedBackend) {
 	t.Helper()
-	b := &embeddedBackend{codes: map[string]string{}, starts: map[string]int{}}
+	b := &embeddedBackend{codes: map[string][]string{}, taken: map[string]int{}, starts: map[string]int{}}
 	cfg := flowserver.DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "hanko.db")
 	cfg.Password, cfg.Passkey, cfg.MFA = false, false, flowserver.MFAOff

@@ -44,11 +44,7 @@ func newCodeVerifier() string {
 // callbackURL is the absolute URL of the callback on the site the browser is on. A forged
 // Host gives a URL that Hanko's third_party.allowed_redirect_urls refuses.
 func (g *Gateway) callbackURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + g.cfg.Prefix + callbackPath
+	return g.origin(r) + g.cfg.Prefix + callbackPath
 }
 
 // serveCallback receives the browser back from the provider (through Hanko's callback):

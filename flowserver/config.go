@@ -48,7 +48,8 @@ type Config struct {
 	Logger      *zap.Logger
 	Now         func() time.Time // tests; default time.Now
 	// Mailer, when set, delivers passcode mails instead of SMTP or the development log
-	// (tests capture codes with it).
+	// (tests capture codes with it). Mails reach it through the outbox, after the step
+	// that made them committed.
 	Mailer Mailer
 }
 

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/store"
 )
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
@@ -83,7 +86,7 @@ func (s *Server) serveValidatePost(w http.ResponseWriter, r *http.Request) {
 
 // touchSession records a use of the session (last_used); a failure is only logged.
 func (s *Server) touchSession(ctx context.Context, si *sessionInfo) {
-	if err := s.store.Read().TouchSession(ctx, si.sessionID, s.now()); err != nil {
+	if err := s.store.Tx(ctx, func(q store.Q) error { return q.TouchSession(ctx, si.sessionID, s.now()) }); err != nil {
 		s.log.Error("touch session", zap.Error(err))
 	}
 }
@@ -120,7 +123,10 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if si == nil {
 		return
 	}
-	if _, err := s.store.Read().DeleteSession(r.Context(), si.sessionID); err != nil {
+	if err := s.store.Tx(r.Context(), func(q store.Q) error {
+		_, err := q.DeleteSession(r.Context(), si.sessionID)
+		return err
+	}); err != nil {
 		s.log.Error("logout: delete session", zap.Error(err))
 		s.httpError(w, http.StatusInternalServerError, "Internal Server Error")
 		return
@@ -138,14 +144,37 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
-// cleanupLoop deletes expired flows, passcodes and sessions and maintains the signing
-// keys periodically.
+// Cleanup: expired rows are deleted every cleanupInterval, in small batches. Flows that
+// never got past their first state (an anonymous visit of the login page) go after
+// idleFlowTTL without a step; any other flow a day after it expired.
+const (
+	cleanupInterval = 10 * time.Minute
+	idleFlowTTL     = time.Hour
+	expiredFlowKept = 24 * time.Hour
+)
+
+// idleFlowStates are the states a flow is in before the client has entered anything.
+var idleFlowStates = []string{flowapi.StatePreflight, "login_init", "registration_init"}
+
+// deleteExpired deletes expired rows (see cleanupInterval).
+func (s *Server) deleteExpired(ctx context.Context) (int, error) {
+	return s.store.DeleteExpired(ctx, store.Cleanup{Now: s.now(), FlowGrace: expiredFlowKept, IdleFlow: idleFlowTTL,
+		IdleStates: idleFlowStates, SentMail: sentMailKept, AttemptWindow: maxAttemptWindow()})
+}
+
+// maxAttemptWindow is the longest window of the durable caps: older counters are dead.
+func maxAttemptWindow() time.Duration {
+	return max(mailCap.window, passcodeCap.window, otpCap.window)
+}
+
+// cleanupLoop deletes expired rows and maintains the signing keys periodically.
 func (s *Server) cleanupLoop(stop <-chan struct{}) {
 	defer close(s.cleanupDone)
-	t := time.NewTicker(maintenanceInterval)
+	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
+	lastKeys := time.Now() // Open did the first key check
 	for {
-		if err := s.store.Read().DeleteExpired(s.baseCtx, s.now()); err != nil {
+		if _, err := s.deleteExpired(s.baseCtx); err != nil && s.baseCtx.Err() == nil {
 			s.log.Warn("delete expired rows", zap.Error(err))
 		}
 		select {
@@ -153,9 +182,11 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		// Open did the first key check; each tick does the next.
-		if err := s.maintainKeys(s.baseCtx); err != nil {
-			s.log.Error("signing key maintenance", zap.Error(err))
+		if time.Since(lastKeys) >= maintenanceInterval-cleanupInterval/2 {
+			lastKeys = time.Now()
+			if err := s.maintainKeys(s.baseCtx); err != nil {
+				s.log.Error("signing key maintenance", zap.Error(err))
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,7 +77,11 @@ type Ctx struct {
 	stayed        bool
 	preventRevert bool
 	header        http.Header
-	afterCommit   []func()
+	mailed        bool // the step wrote to the outbox
+
+	work          *stepWork // hashes and rate-limit decisions, kept across runs of the step
+	passcodesUsed int       // newPasscode calls in this run
+	limitsUsed    int       // takeLimit calls in this run
 }
 
 // Context returns the request context.
@@ -143,9 +148,6 @@ func (c *Ctx) SetPayload(key string, v any) { c.payload[key] = v }
 
 // Header returns the response headers to add (session token, cookies).
 func (c *Ctx) Header() http.Header { return c.header }
-
-// AfterCommit runs fn once the step has been committed (e.g. sending mail).
-func (c *Ctx) AfterCommit(fn func()) { c.afterCommit = append(c.afterCommit, fn) }
 
 // Continue moves to the given states (put in front of the schedule); with none, to the next
 // scheduled state.
@@ -321,6 +323,13 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, def *flowDef)
 	}
 	raw := r.URL.Query().Get("action")
 	if raw == "" {
+		if ok, retry := s.flowLimit.take("flow/"+rateKey(clientIP(r)), s.now()); !ok {
+			resp := preCheckResponse(errRateLimit)
+			resp.Payload, _ = json.Marshal(map[string]int{"retry_after": retry})
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			s.writeFlow(w, resp)
+			return
+		}
 		resp, err := s.createFlow(r, def, sess)
 		if err != nil {
 			s.log.Error("create flow", zap.String("flow", def.name), zap.Error(err))
@@ -335,12 +344,10 @@ func (s *Server) serveFlow(w http.ResponseWriter, r *http.Request, def *flowDef)
 			w.Header().Add(k, v)
 		}
 	}
-	s.writeFlow(w, resp.Response)
-	// Work after commit (mail delivery) runs before the handler returns, so the client's
-	// answer arrives once the passcode is on its way; the database is not held meanwhile.
-	for _, fn := range resp.afterCommit {
-		fn()
+	if resp.mailed {
+		s.outbox.notify()
 	}
+	s.writeFlow(w, resp.Response)
 }
 
 func (s *Server) createFlow(r *http.Request, def *flowDef, sess *sessionInfo) (*flowapi.Response, error) {
@@ -356,7 +363,7 @@ func (s *Server) createFlow(r *http.Request, def *flowDef, sess *sessionInfo) (*
 	f := &store.Flow{ID: id, Name: def.name, State: flowapi.StatePreflight, CSRF: csrf, Version: 1,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(flowTTL)}
 	c := &Ctx{s: s, ctx: r.Context(), r: r, now: now, flow: f, def: def, session: sess, payload: map[string]any{},
-		st: stash{Scheduled: append([]string{}, def.initial...)}, header: http.Header{}}
+		st: stash{Scheduled: append([]string{}, def.initial...)}, header: http.Header{}, work: &stepWork{}}
 	if sess != nil {
 		// A guarded flow belongs to the session's user for good; see executeFlow.
 		c.st.Data.UserID = sess.userID
@@ -392,8 +399,8 @@ var errNotOffered = errors.New("action not offered")
 // stepResult is a rendered step plus what must happen around writing it.
 type stepResult struct {
 	*flowapi.Response
-	header      http.Header
-	afterCommit []func()
+	header http.Header
+	mailed bool
 }
 
 func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, sess *sessionInfo) stepResult {
@@ -445,8 +452,48 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 	if action == nil {
 		return fail(errNotPermitted)
 	}
-	c := &Ctx{s: s, ctx: ctx, r: r, now: now, flow: f, def: def, state: f.State, st: st, session: sess,
-		payload: map[string]any{}, header: http.Header{}, inputs: map[string]inputValue{}}
+	work := &stepWork{}
+	for run := 1; ; run++ {
+		res, err := s.runStep(r, def, f, action, body, sess, work)
+		if errors.Is(err, errNeedsHash) && run < maxStepRuns {
+			if err := work.compute(ctx, s.hashes); err != nil {
+				s.log.Debug("flow action abandoned while hashing", zap.String("action", name), zap.Error(err))
+				return fail(errTechnical)
+			}
+			continue
+		}
+		if errors.Is(err, errNotOffered) {
+			return fail(errNotPermitted)
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				s.log.Warn("concurrent flow update", zap.String("flow_id", flowID))
+			} else {
+				s.log.Error("flow action failed", zap.String("flow", def.name), zap.String("action", name), zap.Error(err))
+			}
+			return fail(errTechnical)
+		}
+		return res
+	}
+}
+
+// maxStepRuns bounds the runs of one step: the first may ask for hashes, the second
+// normally has them; a third covers data that changed in between (e.g. a password).
+const maxStepRuns = 3
+
+// runStep runs an action in one transaction on a copy of the flow as loaded; f is updated
+// only when the step commits.
+func (s *Server) runStep(r *http.Request, def *flowDef, loaded *store.Flow, action *actionDef, body flowActionRequest,
+	sess *sessionInfo, work *stepWork) (stepResult, error) {
+	ctx := r.Context()
+	f := *loaded
+	st, err := decodeStash(f.Stash)
+	if err != nil {
+		return stepResult{}, err
+	}
+	now := s.now()
+	c := &Ctx{s: s, ctx: ctx, r: r, now: now, flow: &f, def: def, state: f.State, st: st, session: sess,
+		payload: map[string]any{}, header: http.Header{}, inputs: map[string]inputValue{}, work: work}
 	c.startData, _ = json.Marshal(st.Data)
 	prevVersion := f.Version
 	var resp *flowapi.Response
@@ -467,7 +514,7 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		}
 		if c.flowErr == nil {
 			if err := action.run(c); err != nil {
-				return fmt.Errorf("action %s: %w", name, err)
+				return fmt.Errorf("action %s: %w", action.name, err)
 			}
 		}
 		if err := c.resolve(); err != nil {
@@ -483,7 +530,7 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		if f.Stash, err = json.Marshal(c.st); err != nil {
 			return err
 		}
-		if err := q.UpdateFlow(ctx, f, prevVersion); err != nil {
+		if err := q.UpdateFlow(ctx, &f, prevVersion); err != nil {
 			return err
 		}
 		// Rendered inside the transaction: shown() and input conditions may query it.
@@ -491,21 +538,13 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		if c.flowErr != nil {
 			status = c.flowErr.status
 		}
-		resp = c.response(status, name)
+		resp = c.response(status, action.name)
 		return nil
 	})
-	if errors.Is(err, errNotOffered) {
-		return fail(errNotPermitted)
-	}
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			s.log.Warn("concurrent flow update", zap.String("flow_id", flowID))
-		} else {
-			s.log.Error("flow action failed", zap.String("flow", def.name), zap.String("action", name), zap.Error(err))
-		}
-		return fail(errTechnical)
+		return stepResult{}, err
 	}
-	return stepResult{Response: resp, header: c.header, afterCommit: c.afterCommit}
+	return stepResult{Response: resp, header: c.header, mailed: c.mailed}, nil
 }
 
 // readActionRequest decodes the JSON body of an action. An empty body is an empty request

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,8 @@ type env struct {
 	clock  *clock
 	cfg    Config
 	dbPath string
+	// asyncMail: requests do not wait for the outbox to be delivered (tests of the outbox).
+	asyncMail bool
 }
 
 func newEnv(t *testing.T, mutate func(*Config)) *env {
@@ -96,7 +99,10 @@ func (e *env) open() {
 		e.t.Fatalf("Open: %v", err)
 	}
 	e.srv = srv
-	e.http = httptest.NewServer(srv)
+	// As the gateway in the same process: the client IP travels as X-Forwarded-For.
+	e.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(w, WithClientIP(r, r.Header.Get("X-Forwarded-For")))
+	}))
 }
 
 func (e *env) close() {
@@ -108,6 +114,29 @@ func (e *env) close() {
 		e.t.Errorf("Close: %v", err)
 	}
 	e.srv = nil
+}
+
+// drainOutbox waits until the mails of earlier steps have been delivered, so that tests
+// read them right after the step (delivery itself is asynchronous).
+func (e *env) drainOutbox() {
+	e.t.Helper()
+	if e.asyncMail {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := e.srv.OutboxDepth(context.Background())
+		if err != nil {
+			e.t.Fatalf("outbox depth: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("outbox still holds %d mails", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // result is a decoded flow response with its HTTP details.
@@ -136,6 +165,7 @@ func (e *env) do(method, path, contentType string, body []byte, hdr map[string]s
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	e.drainOutbox()
 	r := &result{status: res.StatusCode, header: res.Header}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
@@ -264,3 +294,21 @@ func errCode(r *result) string {
 }
 
 func e0() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// waitCode waits for a mail to an address and returns its code, or an error (usable off
+// the test goroutine).
+func (m *captureMailer) waitCode(to string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		for i := len(m.mails) - 1; i >= 0; i-- {
+			if m.mails[i].To == to {
+				m.mu.Unlock()
+				return m.mails[i].Code, nil
+			}
+		}
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no mail to %s", to)
+}

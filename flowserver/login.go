@@ -3,8 +3,6 @@ package flowserver
 import (
 	"errors"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
@@ -89,7 +87,7 @@ func (s *Server) registerLogin(r *registry) {
 		},
 		shown: func(*Ctx) bool { return s.cfg.Password },
 		run: func(c *Ctx) error {
-			hash, err := hashPassword(c.Input("new_password"))
+			hash, err := c.hashPassword(c.Input("new_password"))
 			if err != nil {
 				return err
 			}
@@ -146,21 +144,24 @@ func (s *Server) continueWithLoginIdentifier(c *Ctx) error {
 
 func (s *Server) passwordLogin(c *Ctx) error {
 	d := c.Data()
-	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") {
+	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") || !c.takeLimit(s.checkLimit, "check", "", "retry_after") {
 		return nil
 	}
-	dummy := s.dummyHash()
-	hash := dummy
+	hash := "" // compared against dummyHash: same time, never a match
 	if d.UserExists {
 		h, err := c.Q().PasswordHash(c.Context(), d.UserID)
 		switch {
 		case err == nil:
-			hash = []byte(h)
+			hash = h
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(c.Input("password"))) != nil || string(hash) == string(dummy) {
+	match, err := c.checkHash(hash, c.Input("password"))
+	if err != nil {
+		return err
+	}
+	if !match {
 		c.InputError("password", inputErr(flowapi.ErrValueInvalid))
 		return nil
 	}

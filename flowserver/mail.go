@@ -38,6 +38,8 @@ type Mail struct {
 
 // Mailer delivers passcode mails. The server uses SMTP when Config.SMTP is set and a
 // development logger otherwise; Config.Mailer overrides both (tests capture codes with it).
+// Send is called by the outbox's senders after the step committed, from several goroutines
+// at once; an error makes the outbox try again later.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
 }
@@ -105,6 +107,8 @@ func (s smtpMailer) Send(ctx context.Context, m Mail) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	// Shutdown cancels ctx: a stalled server must not hold it up for the whole timeout.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	c, err := smtp.NewClient(conn, s.cfg.Host)
 	if err != nil {
 		conn.Close()

@@ -2,10 +2,8 @@ package flowserver
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowapi"
@@ -72,21 +70,28 @@ func (s *Server) passcodeOnEnter(c *Ctx) error {
 
 // sendPasscode creates a new passcode for the flow's address (replacing the previous one)
 // and mails it after the step commits. Templates without a code still get a random code
-// that is never sent, so every guess fails the same way.
+// that is never sent, so every guess fails the same way. Mails are limited per client IP
+// (any address) and per address (any IP); over a limit the step answers 429 with
+// resend_after.
 func (s *Server) sendPasscode(c *Ctx) error {
 	d := c.Data()
+	if !c.takeLimit(s.mailLimit, "mail", "", "resend_after") {
+		return nil
+	}
+	if capped, err := c.capped(mailCap, d.Email, "resend_after"); err != nil || capped {
+		return err
+	}
+	if err := c.countAttempt(mailCap, d.Email); err != nil {
+		return err
+	}
 	if d.PasscodeID != "" {
 		if err := c.Q().DeletePasscode(c.Context(), d.PasscodeID); err != nil {
 			return err
 		}
 	}
-	code, err := randomString(6, "0123456789")
+	code, hash, err := c.newPasscode()
 	if err != nil {
 		return err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(code), passcodeCost)
-	if err != nil {
-		return fmt.Errorf("hash passcode: %w", err)
 	}
 	id, err := newUUID()
 	if err != nil {
@@ -105,17 +110,17 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
 		code = ""
 	}
-	m := composeMail(s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL)
-	c.AfterCommit(func() {
-		if err := s.mailer.Send(s.baseCtx, m); err != nil {
-			s.log.Error("send passcode mail", zap.String("email", m.To), zap.String("template", m.Template), zap.Error(err))
-		}
-	})
-	return nil
+	return c.enqueueMail(composeMail(s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
 }
 
 func (s *Server) verifyPasscode(c *Ctx) error {
 	d := c.Data()
+	if c.tooManyWrongCodes() {
+		return nil
+	}
+	if capped, err := c.capped(passcodeCap, d.Email, "retry_after"); err != nil || capped {
+		return err
+	}
 	var p *store.Passcode
 	if d.PasscodeID != "" {
 		var err error
@@ -131,12 +136,23 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		c.Fail(errPasscodeMaxAttempt)
 		return nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(p.Hash), []byte(c.Input("code"))) != nil {
+	if !c.takeLimit(s.checkLimit, "check", "", "retry_after") {
+		return nil
+	}
+	match, err := c.checkHash(p.Hash, c.Input("code"))
+	if err != nil {
+		return err
+	}
+	if !match {
 		p.Tries++
 		if err := c.Q().SetPasscodeTries(c.Context(), p.ID, p.Tries); err != nil {
 			return err
 		}
-		if p.Tries >= passcodeMaxTries {
+		flowDone, err := c.wrongCode(passcodeCap, d.Email)
+		if err != nil {
+			return err
+		}
+		if p.Tries >= passcodeMaxTries || flowDone {
 			c.Fail(errPasscodeMaxAttempt)
 		} else {
 			c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))

@@ -1,24 +1,12 @@
 package flowserver
 
 import (
-	"fmt"
-
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
 // bcryptCost is Hanko's password hashing cost.
 const bcryptCost = 12
-
-func hashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(h), nil
-}
 
 // registerPasswordCreation defines password_creation (registration, and login onboarding
 // when a scheduler asks for it).
@@ -41,7 +29,7 @@ func (s *Server) registerPasswordCreation(r *registry) {
 				c.InputError("new_password", inputErr(flowapi.ErrValueTooLong))
 				return nil
 			}
-			hash, err := hashPassword(pw)
+			hash, err := c.hashPassword(pw)
 			if err != nil {
 				return err
 			}

@@ -211,7 +211,7 @@ func (s *Server) createEmail(c *Ctx) error {
 }
 
 func setProfilePassword(c *Ctx) error {
-	hash, err := hashPassword(c.Input("password"))
+	hash, err := c.hashPassword(c.Input("password"))
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,88 @@
 package flowserver
 
 import (
+	"context"
 	"math"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
+
+// Limits on what a client can make the server do, in addition to Hanko's per-IP limits
+// (password 5/min, passcode mails 3/min per IP and address, TOTP 3/min per IP and user).
+// README.md ("Limits") lists them all.
+const (
+	// flowsPerIP is the number of flows a client IP (an IPv6 /64) may start per minute:
+	// each start writes a row, and anonymous clients must not fill the database.
+	flowsPerIP = 60
+	// mailsPerIP is the number of passcode mails a client IP may cause per minute, to any
+	// addresses.
+	mailsPerIP = 20
+	// checksPerIP is the number of password and passcode checks (a bcrypt hash each) a
+	// client IP may cause per minute, for any addresses.
+	checksPerIP = 30
+	// flowWrongCodes is the number of wrong passcodes and TOTP codes one flow accepts;
+	// after that it only answers passcode_max_attempts_reached.
+	flowWrongCodes = 5
+)
+
+// Durable caps per address or user, whatever IPs and flows the attempts come from. They
+// live in the database (attempts), so a restart does not reset them. Windows are fixed;
+// when one ends the count starts afresh, so a lockout lasts at most one window.
+var (
+	// mailCap bounds the passcode mails to one address (mail bombing).
+	mailCap = attemptCap{kind: "mail", limit: 10, window: 15 * time.Minute}
+	// passcodeCap bounds wrong passcodes for one address: at most 960 guesses a day at
+	// one-in-a-million codes.
+	passcodeCap = attemptCap{kind: "passcode", limit: 10, window: 15 * time.Minute}
+	// otpCap bounds wrong TOTP codes for one user (the password is already known).
+	otpCap = attemptCap{kind: "otp", limit: 5, window: 15 * time.Minute}
+)
+
+// attemptCap is a durable limit of limit attempts per key and window.
+type attemptCap struct {
+	kind   string
+	limit  int
+	window time.Duration
+}
+
+// capped reports whether key has used up cap; then the step answers 429 with payloadKey
+// telling the seconds until the window ends.
+func (c *Ctx) capped(cp attemptCap, key, payloadKey string) (bool, error) {
+	n, end, err := c.Q().Attempts(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
+	if err != nil || n < cp.limit {
+		return false, err
+	}
+	c.SetPayload(payloadKey, int(math.Ceil(end.Sub(c.Now()).Seconds())))
+	c.Fail(errRateLimit)
+	return true, nil
+}
+
+// countAttempt counts one attempt of key against cap.
+func (c *Ctx) countAttempt(cp attemptCap, key string) error {
+	return c.Q().AddAttempt(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
+}
+
+// wrongCode counts a wrong passcode or TOTP code against the flow and, under key, against
+// cap; it reports whether the flow has now had too many.
+func (c *Ctx) wrongCode(cp attemptCap, key string) (bool, error) {
+	c.st.WrongCodes++
+	if err := c.countAttempt(cp, key); err != nil {
+		return false, err
+	}
+	return c.st.WrongCodes >= flowWrongCodes, nil
+}
+
+// tooManyWrongCodes reports whether the flow may take no more codes; then the step fails
+// with passcode_max_attempts_reached.
+func (c *Ctx) tooManyWrongCodes() bool {
+	if c.st.WrongCodes >= flowWrongCodes {
+		c.Fail(errPasscodeMaxAttempt)
+		return true
+	}
+	return false
+}
 
 // rateLimiter counts attempts per key in fixed windows (N per interval, as Hanko's
 // in-memory limiter). Memory is bounded: when maxKeys is reached, expired windows are
@@ -28,9 +103,18 @@ type window struct {
 
 // takeLimit uses one attempt of the step's client for key (prefixed with the client IP).
 // When none is left, the step answers 429 with payloadKey (retry_after, or resend_after for
-// passcodes) telling the seconds to wait.
+// passcodes) telling the seconds to wait. A step that runs twice (see hashing.go) takes
+// its attempts once: the n-th call of a run gets the n-th decision of the first.
 func (c *Ctx) takeLimit(l *rateLimiter, kind, key, payloadKey string) bool {
-	ok, retry := l.take(kind+"/"+clientIP(c.Request())+"/"+key, c.Now())
+	var d limitDecision
+	if i := c.limitsUsed; i < len(c.work.limits) {
+		d = c.work.limits[i] // decided in an earlier run of the step
+	} else {
+		d.ok, d.retry = l.take(kind+"/"+rateKey(clientIP(c.Request()))+"/"+key, c.Now())
+		c.work.limits = append(c.work.limits, d)
+	}
+	c.limitsUsed++
+	ok, retry := d.ok, d.retry
 	if !ok {
 		c.SetPayload(payloadKey, retry)
 		c.Fail(errRateLimit)
@@ -82,21 +166,36 @@ func (l *rateLimiter) evict(now time.Time) {
 	}
 }
 
-// clientIP is the direct peer, or the first X-Forwarded-For entry when the peer is a
-// loopback address (the gateway in the same process or on the same host). Remote peers
-// cannot choose their rate-limit key by sending the header.
+type clientIPKey struct{}
+
+// WithClientIP returns r carrying the client address its caller has determined: the
+// gateway in the same process, or Caddy (honouring its trusted proxies) for requests to
+// the exposed API. Rate limits and session records use it. Without it the server uses the
+// direct peer's address and never believes X-Forwarded-For, which any client can send.
+func WithClientIP(r *http.Request, ip string) *http.Request {
+	if ip == "" {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip))
+}
+
+// clientIP is the address given by WithClientIP, else the direct peer's.
 func clientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first := strings.TrimSpace(strings.Split(xff, ",")[0])
-			if fwd := net.ParseIP(first); fwd != nil {
-				return fwd.String()
-			}
-		}
+		return r.RemoteAddr
 	}
 	return host
+}
+
+// rateKey is the rate-limit key of an address: IPv6 clients usually own a whole /64.
+func rateKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

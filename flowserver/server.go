@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowserver/store"
 )
@@ -23,13 +22,18 @@ type Server struct {
 	mailer Mailer
 	flows  map[string]*flowDef
 	locks  flowLocks
-	// dummyHash is compared against when an account or its password does not exist, so
-	// that the answer takes as long as for a real account.
-	dummyHash func() []byte
+	hashes hashPool
+	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
+	// concurrent sign-ups lower it before the first request).
+	passwordCost int
+	outbox       outbox
 
 	passwordLimit *rateLimiter
 	passcodeLimit *rateLimiter
 	otpLimit      *rateLimiter // TOTP validation, 3/min per IP and user (login_otp)
+	flowLimit     *rateLimiter // flow creation per IP
+	mailLimit     *rateLimiter // passcode mails per IP, any address
+	checkLimit    *rateLimiter // password and passcode checks per IP, any address
 
 	baseCtx     context.Context
 	stop        context.CancelFunc
@@ -59,6 +63,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
 		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
 		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
+		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
+		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
+		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
+		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
+		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
 	}
 	if err := s.maintainKeys(ctx); err != nil {
@@ -73,13 +82,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	default:
 		s.mailer = logMailer{log: s.log}
 	}
-	s.dummyHash = sync.OnceValue(func() []byte {
-		h, _ := bcrypt.GenerateFromPassword([]byte("hankogate-dummy-password"), bcryptCost)
-		return h
-	})
 	s.flows = s.buildFlows()
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
 	go s.cleanupLoop(s.baseCtx.Done())
+	s.startSenders(s.baseCtx.Done())
 	return s, nil
 }
 
@@ -179,5 +185,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.cleanupDone
+	s.outbox.wg.Wait()
 	return s.store.Close()
 }

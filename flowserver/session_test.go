@@ -232,15 +232,30 @@ func TestRateLimiterBoundedAndForwardedFor(t *testing.T) {
 	if ok, retry := l.take("e", now); ok || retry != 60 {
 		t.Fatalf("second take allowed=%v retry=%d", ok, retry)
 	}
+	// X-Forwarded-For is never believed, not even from loopback: only the caller's
+	// WithClientIP counts.
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("X-Forwarded-For", "203.0.113.9, 10.0.0.1")
 	r.RemoteAddr = "127.0.0.1:4000"
-	if ip := clientIP(r); ip != "203.0.113.9" {
+	if ip := clientIP(r); ip != "127.0.0.1" {
 		t.Fatalf("loopback peer: %s", ip)
 	}
 	r.RemoteAddr = "198.51.100.7:4000"
 	if ip := clientIP(r); ip != "198.51.100.7" {
 		t.Fatalf("remote peer: %s", ip)
+	}
+	if ip := clientIP(WithClientIP(r, "203.0.113.9")); ip != "203.0.113.9" {
+		t.Fatalf("given client IP: %s", ip)
+	}
+	for in, want := range map[string]string{
+		"198.51.100.7":         "198.51.100.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:198.51.100.7":  "::ffff:198.51.100.7",
+	} {
+		if got := rateKey(in); got != want {
+			t.Errorf("rateKey(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
 

@@ -11,6 +11,9 @@ type stash struct {
 	Scheduled []string   `json:"scheduled,omitempty"` // states queued after the current one
 	History   []snapshot `json:"history,omitempty"`   // revertible transitions since the last committed step
 	Data      flowData   `json:"data"`
+	// WrongCodes counts wrong passcodes and TOTP codes entered in the flow; outside Data so
+	// that back does not reset it.
+	WrongCodes int `json:"wrong_codes,omitempty"`
 }
 
 // snapshot is the flow as it was before a revertible transition.

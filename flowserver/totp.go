@@ -213,8 +213,11 @@ func (s *Server) verifyOTPEnrolment(c *Ctx) error {
 // validateOTP is otp_code_validate, the TOTP second factor of a login.
 func (s *Server) validateOTP(c *Ctx) error {
 	d := c.Data()
-	if !c.takeLimit(s.otpLimit, "otp", d.UserID, "retry_after") {
+	if !c.takeLimit(s.otpLimit, "otp", d.UserID, "retry_after") || c.tooManyWrongCodes() {
 		return nil
+	}
+	if capped, err := c.capped(otpCap, d.UserID, "retry_after"); err != nil || capped {
+		return err
 	}
 	sec, err := c.Q().GetOTPSecret(c.Context(), d.UserID)
 	if err != nil {
@@ -222,7 +225,15 @@ func (s *Server) validateOTP(c *Ctx) error {
 	}
 	step, ok := totpStep(sec.Secret, c.Input("otp_code"), c.Now())
 	if !ok {
-		c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeInvalid))
+		flowDone, err := c.wrongCode(otpCap, d.UserID)
+		if err != nil {
+			return err
+		}
+		if flowDone {
+			c.Fail(errPasscodeMaxAttempt)
+		} else {
+			c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeInvalid))
+		}
 		return nil
 	}
 	fresh, err := c.Q().UseOTPStep(c.Context(), d.UserID, step)

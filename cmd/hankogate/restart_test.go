@@ -29,6 +29,8 @@ type site struct {
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
 	starts            int
+	// global and embedded are extra lines for the global options and the embedded block.
+	global, embedded string
 }
 
 func newSite(t *testing.T, withKeys bool) *site {
@@ -60,6 +62,7 @@ func (s *site) start() *gatewaytest.Process {
 	admin %s
 	skip_install_trust
 	grace_period 10s
+	%s
 }
 
 %s {
@@ -78,11 +81,12 @@ func (s *site) start() *gatewaytest.Process {
 			}
 			rp_id localhost
 			origins %s
+			%s
 		}
 	}
 	reverse_proxy %s
 }
-`, admin, s.url, keys, s.db(), smtpHost, smtpPort, s.url, upstream.Host)
+`, admin, s.global, s.url, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
 	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
 	gw.Admin = admin
 	return gw

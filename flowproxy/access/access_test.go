@@ -1,6 +1,7 @@
 package access
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,7 +24,7 @@ func TestPathsMatch(t *testing.T) {
 		{"/publicity", false},
 		{"/public/../admin", false},
 		{"/public/./x", true},
-		{"//public/x", true},
+		{"//public/x", false}, // Express routes "//public/x" as it is: not below /public/
 		{"/health", true},
 		{"/HEALTH", true},
 		{"/health/", false},
@@ -111,5 +112,41 @@ func TestHeaderNamesStripAllSpellings(t *testing.T) {
 	}
 	if !h.Has("x_AUTH-user_ID") || h.Has("X-Auth-User") || h.Has("X-Auth-User-Idx") {
 		t.Fatal("Has folds case and _ only")
+	}
+}
+
+func TestOriginTakesForwardedOnlyFromTrustedProxies(t *testing.T) {
+	cases := []struct {
+		name         string
+		tls          bool
+		hdr          map[string][]string
+		forwarded    bool
+		scheme, host string
+	}{
+		{"plain", false, nil, false, "http", "app.test"},
+		{"tls", true, nil, false, "https", "app.test"},
+		{"untrusted proxy headers ignored", false, map[string][]string{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"evil.test"}}, false, "http", "app.test"},
+		{"trusted proxy", false, map[string][]string{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"public.test"}}, true, "https", "public.test"},
+		{"trusted, no headers", true, nil, true, "https", "app.test"},
+		{"trusted, proto only", false, map[string][]string{"X-Forwarded-Proto": {"HTTPS"}}, true, "https", "app.test"},
+		{"trusted, appended values: the proxy's own is last", false, map[string][]string{"X-Forwarded-Proto": {"http, https"}, "X-Forwarded-Host": {"evil.test", "public.test"}}, true, "https", "public.test"},
+		{"trusted, unknown proto", false, map[string][]string{"X-Forwarded-Proto": {"javascript"}}, true, "http", "app.test"},
+		{"trusted, downgrade", true, map[string][]string{"X-Forwarded-Proto": {"http"}}, true, "http", "app.test"},
+		{"trusted, malformed host", false, map[string][]string{"X-Forwarded-Host": {"evil.test/path"}}, true, "http", "app.test"},
+		{"trusted, host with port", false, map[string][]string{"X-Forwarded-Host": {"public.test:8443"}}, true, "http", "public.test:8443"},
+		{"trusted, empty host", false, map[string][]string{"X-Forwarded-Host": {" "}}, true, "http", "app.test"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("POST", "http://app.test/.hanko/login", nil)
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		for k, v := range c.hdr {
+			r.Header[k] = v
+		}
+		scheme, host := Origin(r, c.forwarded)
+		if scheme != c.scheme || host != c.host {
+			t.Errorf("%s: Origin = %s://%s, want %s://%s", c.name, scheme, host, c.scheme, c.host)
+		}
 	}
 }

@@ -29,9 +29,9 @@ func Equal(a, b string) bool {
 
 // SameOrigin reports whether the request's origin signals, where present, show a same-origin
 // form post: Sec-Fetch-Site must be "same-origin" or "none" (typed or bookmarked), and Origin
-// must equal the request's scheme://host. A request carrying neither (old browsers, privacy
-// proxies) passes; the token check still applies.
-func SameOrigin(r *http.Request) bool {
+// must equal origin, the scheme://host the browser addressed. A request carrying neither
+// (old browsers, privacy proxies) passes; the token check still applies.
+func SameOrigin(r *http.Request, origin string) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
@@ -40,16 +40,7 @@ func SameOrigin(r *http.Request) bool {
 		return false
 	}
 	if len(origins) == 1 {
-		return strings.EqualFold(origins[0], RequestOrigin(r))
+		return strings.EqualFold(origins[0], origin)
 	}
 	return true
-}
-
-// RequestOrigin is the origin the request was addressed to: https when it arrived over TLS.
-func RequestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }

@@ -98,6 +98,15 @@ func TestFailureClasses(t *testing.T) {
 	if _, err := New("http://embedded", inproc, 50*time.Millisecond).Start(context.Background(), "login", Relay{}); !errors.Is(err, ErrTimeout) {
 		t.Errorf("in-process slow handler: %v", err)
 	}
+	// A step that completed after the deadline is reported as it happened, not as a timeout
+	// while the flow advanced behind the gateway's back.
+	late := HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		w.Write([]byte(`{"name":"login_init","status":200,"actions":{}}`))
+	}))
+	if res, err := New("http://embedded", late, 50*time.Millisecond).Start(context.Background(), "login", Relay{}); err != nil || res.Response.Name != "login_init" {
+		t.Errorf("in-process late answer: %v", err)
+	}
 	for name, h := range map[string]http.HandlerFunc{
 		"huge":      func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat(" ", MaxBody+10))) },
 		"not json":  func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>")) },

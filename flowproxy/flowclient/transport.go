@@ -33,8 +33,10 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	w := &bufferedWriter{header: http.Header{}}
 	t.h.ServeHTTP(w, in)
-	// A handler that gave up because the caller's deadline passed has no usable answer.
-	if err := req.Context().Err(); err != nil {
+	// A handler that gave up because the caller's deadline passed has no usable answer. One
+	// that answered anyway has done its work (a flow step committed): its answer is the
+	// truth, late or not.
+	if err := req.Context().Err(); err != nil && (w.status == 0 || w.status >= 500) {
 		return nil, err
 	}
 	if w.status == 0 {

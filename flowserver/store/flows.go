@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,22 +63,80 @@ func (q Q) UpdateFlow(ctx context.Context, f *Flow, prevVersion int) error {
 	return nil
 }
 
-// DeleteExpired removes passcodes and sessions that expired before now, and flows that
-// expired a day ago (until then a client still learns that its flow expired, not that it
-// never existed).
-func (q Q) DeleteExpired(ctx context.Context, now time.Time) error {
-	for _, del := range []struct {
-		stmt   string
-		before time.Time
-	}{
-		{`DELETE FROM flows WHERE expires_at < ?`, now.Add(-24 * time.Hour)},
-		{`DELETE FROM passcodes WHERE expires_at < ?`, now},
-		{`DELETE FROM sessions WHERE expires_at < ?`, now},
-		{`DELETE FROM trusted_devices WHERE expires_at < ?`, now},
-	} {
-		if _, err := q.q.ExecContext(ctx, del.stmt, micro(del.before)); err != nil {
-			return fmt.Errorf("store: delete expired: %w", err)
+// deleteBatch is the number of rows one cleanup transaction deletes at most, so that the
+// write lock is never held for long.
+const deleteBatch = 500
+
+// Cleanup says which rows DeleteExpired removes.
+type Cleanup struct {
+	Now time.Time
+	// FlowGrace: flows that expired this long ago (until then a client still learns that its
+	// flow expired, not that it never existed).
+	FlowGrace time.Duration
+	// IdleFlow: flows still in one of IdleStates and not updated for this long.
+	IdleFlow   time.Duration
+	IdleStates []string
+	// SentMail: sent outbox rows this old.
+	SentMail time.Duration
+	// AttemptWindow: attempt counters whose window started this long ago.
+	AttemptWindow time.Duration
+}
+
+// DeleteExpired removes expired flows, passcodes, sessions, trusted devices, outbox rows
+// and attempt counters, in transactions of at most deleteBatch rows each. It reports the
+// number of rows deleted.
+func (s *Store) DeleteExpired(ctx context.Context, c Cleanup) (int, error) {
+	idle := "NULL"
+	args := []any{micro(c.Now.Add(-c.IdleFlow))}
+	if len(c.IdleStates) > 0 {
+		idle = "?" + strings.Repeat(", ?", len(c.IdleStates)-1)
+		for _, st := range c.IdleStates {
+			args = append(args, st)
 		}
 	}
-	return nil
+	total := 0
+	for _, del := range []struct {
+		table, where string
+		args         []any
+	}{
+		{"flows", "expires_at < ?", []any{micro(c.Now.Add(-c.FlowGrace))}},
+		{"flows", "updated_at < ? AND state IN (" + idle + ")", args},
+		{"passcodes", "expires_at < ?", []any{micro(c.Now)}},
+		{"sessions", "expires_at < ?", []any{micro(c.Now)}},
+		{"trusted_devices", "expires_at < ?", []any{micro(c.Now)}},
+		{"outbox", "sent_at IS NULL AND expires_at < ?", []any{micro(c.Now)}},
+		{"outbox", "sent_at IS NOT NULL AND created_at < ?", []any{micro(c.Now.Add(-c.SentMail))}},
+		{"attempts", "window_start < ?", []any{micro(c.Now.Add(-c.AttemptWindow))}},
+	} {
+		stmt := "DELETE FROM " + del.table + " WHERE rowid IN (SELECT rowid FROM " + del.table + " WHERE " + del.where +
+			" LIMIT " + strconv.Itoa(deleteBatch) + ")"
+		for {
+			var n int64
+			err := s.Tx(ctx, func(q Q) error {
+				res, err := q.q.ExecContext(ctx, stmt, del.args...)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("store: delete expired %s: %w", del.table, err)
+			}
+			total += int(n)
+			if n < deleteBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// CountFlows returns the number of stored flows.
+func (q Q) CountFlows(ctx context.Context) (int, error) {
+	var n int
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM flows`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count flows: %w", err)
+	}
+	return n, nil
 }

@@ -110,7 +110,7 @@ func TestOptimisticFlowUpdateAndSessionLimit(t *testing.T) {
 			t.Fatalf("session %s: %v", id, err)
 		}
 	}
-	if err := q.DeleteExpired(ctx, now.Add(2*time.Hour)); err != nil {
+	if _, err := s.DeleteExpired(ctx, Cleanup{Now: now.Add(2 * time.Hour), FlowGrace: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.GetSession(ctx, "s3"); !errors.Is(err, ErrNotFound) {

@@ -44,6 +44,9 @@ type Options struct {
 	// such as 127.0.3.7 towards a loopback server), so that a server sees one client per
 	// browser: bench/load's virtual users each have their own.
 	SourceIP net.IP
+	// Transport carries the requests instead (a test CA's roots, a proxy in between);
+	// FreshConnections and SourceIP are then up to it.
+	Transport http.RoundTripper
 }
 
 // Browser is a cookie-keeping client that does not follow redirects by itself, so callers
@@ -72,7 +75,10 @@ func New(site string, opts Options) (*Browser, error) {
 		Timeout:       opts.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	if opts.FreshConnections || opts.SourceIP != nil {
+	switch {
+	case opts.Transport != nil:
+		c.Transport = opts.Transport
+	case opts.FreshConnections || opts.SourceIP != nil:
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DisableKeepAlives = opts.FreshConnections
 		if opts.SourceIP != nil {

@@ -45,6 +45,34 @@ type Server struct {
 	consumed map[string]int // per recipient: how many messages WaitFor returned
 	arrived  chan struct{}  // closed and replaced on every message
 	done     chan error     // Serve's result
+	held     chan struct{}  // non-nil: messages wait in DATA until it is closed
+	failing  bool           // messages are refused with a temporary error
+}
+
+// Hold makes the server stall every message in DATA (a slow mail server) until Release.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// Release lets held messages (and later ones) through.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// Fail makes the server refuse messages with a temporary error (451) while on.
+func (s *Server) Fail(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = on
 }
 
 // Start listens on 127.0.0.1:0 and stops the server when the test ends.
@@ -81,6 +109,7 @@ func Listen(addr string) (*Server, error) {
 
 // Close stops the server.
 func (s *Server) Close() error {
+	s.Release()
 	if err := s.srv.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
@@ -193,6 +222,15 @@ func (s *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("read message: %w", err)
+	}
+	s.srv.mu.Lock()
+	held, failing := s.srv.held, s.srv.failing
+	s.srv.mu.Unlock()
+	if held != nil {
+		<-held
+	}
+	if failing {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	m := Message{From: s.from, To: s.to, Raw: raw, Username: s.username}
 	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
