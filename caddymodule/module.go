@@ -72,7 +72,7 @@ type Handler struct {
 	sharedKey string           // the gateway's key in gateways
 	embedded  *embeddedBackend // nil with a remote API
 	metrics   *metrics
-	strip     *identityStrip   // in front of the server's routes
+	strip     *identityStrip // in front of the server's routes
 }
 
 // CookieConfig configures the session cookie (the gateway's other cookies derive from it).
