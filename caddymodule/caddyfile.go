@@ -40,6 +40,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		header <name> <claim>
 //		templates <dir>
 //		title <text>
+//		messages <dir>
+//		back_url <url>
+//		logo <url|file>
+//		brand_color <css-color>
+//		css <file>
 //		redirect_hosts <hosts...>
 //		timeout <duration>
 //		revalidate <duration>
@@ -108,6 +113,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Templates, err = singleArg(d)
 		case "title":
 			h.Title, err = singleArg(d)
+		case "messages":
+			h.Messages, err = singleArg(d)
+		case "back_url":
+			h.BackURL, err = singleArg(d)
+		case "logo":
+			h.Logo, err = singleArg(d)
+		case "brand_color":
+			h.BrandColor, err = singleArg(d)
+		case "css":
+			h.CSS, err = singleArg(d)
 		case "redirect_hosts":
 			h.RedirectHosts, err = appendArgs(d, h.RedirectHosts)
 		case "timeout":

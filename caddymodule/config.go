@@ -11,6 +11,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowproxy"
 	"github.com/hankogate/hankogate/flowserver"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // configs is the module config turned into the configs of the parts it runs.
@@ -31,6 +32,10 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		Prefix:               h.Prefix,
 		Title:                h.Title,
 		TemplatesDir:         h.Templates,
+		BackURL:              h.BackURL,
+		Logo:                 h.Logo,
+		BrandColor:           h.BrandColor,
+		CSSFile:              h.CSS,
 		Public:               h.Public,
 		AllowedRedirectHosts: h.RedirectHosts,
 		APITimeout:           time.Duration(h.Timeout),
@@ -54,6 +59,11 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 			errs = append(errs, errors.New("embedded: cannot be combined with api (the embedded backend runs only without api)"))
 		}
 	}
+	if cat, err := messages.Load(h.Messages); err != nil {
+		errs = append(errs, err)
+	} else {
+		gw.Messages = cat
+	}
 	for _, m := range h.Header {
 		gw.Headers = append(gw.Headers, flowproxy.HeaderMapping(m))
 	}
@@ -68,6 +78,7 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 	if h.API == "" {
 		ecfg, embeddedErrs := h.Embedded.serverConfig(repl, checked.Prefix)
 		errs = append(errs, embeddedErrs...)
+		ecfg.MessagesDir = h.Messages
 		out.embedded = &ecfg
 	}
 	return out, hankoErrors(errs)

@@ -30,6 +30,8 @@ type metrics struct {
 	signIns    *prometheus.CounterVec // sessions issued, by flow
 	rejections *prometheus.CounterVec // actions the Flow API refused with a 4xx, by flow and status
 
+	ruleDenials   prometheus.Counter     // signed-in requests the access rules refused
+	stepUps       prometheus.Counter     // signed-in requests sent to sign in again with a stronger method
 	unavailable   prometheus.Counter     // answered 503: the session could not be checked
 	sessionChecks *prometheus.CounterVec // backend session checks by outcome
 	graceAdmitted prometheus.Counter     // requests admitted on grace while the backend was down
@@ -66,6 +68,17 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:      "Flow actions refused with a 4xx status (wrong password, passcode or OTP, invalid input, rate limit), by flow and status.",
 	}, []string{"flow", "status"})
 
+	ruleDenials := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "rule_denials_total",
+		Help:      "Signed-in requests the access rules refused.",
+	})
+	stepUps := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "step_up_prompts_total",
+		Help:      "Signed-in requests sent to sign in again with a stronger method (step-up).",
+	})
+
 	checks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "hankogate",
 		Name:      "session_checks_total",
@@ -100,6 +113,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	if cacheEntries, err = register(reg, cacheEntries); err != nil {
 		return nil, err
 	}
+	if ruleDenials, err = register(reg, ruleDenials); err != nil {
+		return nil, err
+	}
+	if stepUps, err = register(reg, stepUps); err != nil {
+		return nil, err
+	}
 	if requests, err = register(reg, requests); err != nil {
 		return nil, err
 	}
@@ -129,6 +148,8 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		apiErrors:     apiErrors,
 		signIns:       signIns,
 		rejections:    rejected,
+		ruleDenials:   ruleDenials,
+		stepUps:       stepUps,
 		sessionChecks: checks,
 		graceAdmitted: grace,
 		tampered:      tampered,

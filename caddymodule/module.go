@@ -39,6 +39,17 @@ type Handler struct {
 	Templates string `json:"templates,omitempty"`
 	// Title is shown on every gateway page.
 	Title string `json:"title,omitempty"`
+	// Messages is a directory of <language>.json message catalogues that add languages or
+	// override texts of the built-in ones (pages and the embedded backend's mails).
+	Messages string `json:"messages,omitempty"`
+	// BackURL is where the account page links back to (default /).
+	BackURL string `json:"back_url,omitempty"`
+	// Logo is an http(s) URL or an image file shown on every page.
+	Logo string `json:"logo,omitempty"`
+	// BrandColor is a CSS colour for buttons and links.
+	BrandColor string `json:"brand_color,omitempty"`
+	// CSS is a stylesheet file served under <prefix>/assets/ after the gateway's own.
+	CSS string `json:"css,omitempty"`
 	// RedirectHosts lists other hosts a return URL (?rd=) may point to.
 	RedirectHosts []string `json:"redirect_hosts,omitempty"`
 	// Timeout bounds every call to the Flow API.

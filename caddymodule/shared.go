@@ -83,8 +83,9 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 		cfg.TrustedProxy = fromTrustedProxy
 		cfg.TrustForwarded = fromTrustedProxy
 		cfg.OnAuthenticated = setAuthPlaceholders
-		cfg.OnSignedIn = h.metrics.signedIn
+		audit := &auditLog{log: h.logger.Named("audit"), metrics: h.metrics}
 		cfg.OnRejected = h.metrics.rejected
+		audit.hook(&cfg)
 		cfg.Sessions = h.metrics
 		if s.gateway, err = flowproxy.New(cfg); err != nil {
 			if s.embedded != nil {

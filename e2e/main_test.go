@@ -3,14 +3,18 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 )
 
-// chromiumPath is Debian's Chromium, which .ci/run installs; HANKOGATE_CHROMIUM overrides it.
-var chromiumPath = "/usr/bin/chromium"
+// chromiumPath is the browser the tests drive: $HANKOGATE_CHROMIUM, else the first of
+// chromiumNames on PATH (.ci/run installs Debian's or Ubuntu's Chromium when there is none).
+var chromiumPath string
+
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"}
 
 // gatewayBinary is the hankogate binary TestMain builds once for every test.
 var gatewayBinary string
@@ -20,12 +24,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if p := os.Getenv("HANKOGATE_CHROMIUM"); p != "" {
-		chromiumPath = p
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
+	var err error
+	if chromiumPath, err = findChromium(); err != nil {
 		// Not a skip: these tests are the proof the browser paths work.
-		fmt.Fprintf(os.Stderr, "e2e: Chromium not found at %s (apt-get install chromium, or set HANKOGATE_CHROMIUM): %v\n", chromiumPath, err)
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "hankogate-e2e-bin-")
@@ -40,4 +42,19 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+func findChromium() (string, error) {
+	if p := os.Getenv("HANKOGATE_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("HANKOGATE_CHROMIUM: %w", err)
+		}
+		return p, nil
+	}
+	for _, name := range chromiumNames {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Chromium or Chrome on PATH (looked for %v): run `bash .ci/run`, which installs it on Debian/Ubuntu, or install one and set HANKOGATE_CHROMIUM to its binary", chromiumNames)
 }

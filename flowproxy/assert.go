@@ -51,7 +51,7 @@ func (g *Gateway) assert(h http.Header, e *authEntry, host string, https bool) {
 // serveJWKS publishes the assertion keys.
 func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	if g.cfg.Assertions == nil {
-		g.message(w, r, http.StatusNotFound, "Not found", "There is no such page.")
+		g.message(w, r, http.StatusNotFound, "page.not_found")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

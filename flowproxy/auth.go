@@ -321,6 +321,9 @@ func (g *Gateway) runCheck(ctx context.Context, e *authEntry, c *sessionCheck, r
 		g.observer.SessionChecked(CheckInvalid)
 		g.log.Info("session ended at the backend", zap.String("session_id", e.data.SessionID))
 		g.revoke(e.data, e.key)
+		if g.cfg.OnRevoked != nil {
+			g.cfg.OnRevoked(e.identity, relay.ClientIP)
+		}
 	default:
 		g.observer.SessionChecked(CheckValid)
 		e.confirmed(asked, g.cfg.Revalidate, *g.cfg.Grace)

@@ -10,6 +10,7 @@ import (
 	"github.com/hankogate/hankogate/flowproxy/assertion"
 	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Config is everything the gateway needs; caddymodule fills it from the Caddyfile/JSON config.
@@ -30,6 +31,18 @@ type Config struct {
 	Title string
 	// TemplatesDir optionally overrides embedded templates file by file.
 	TemplatesDir string
+	// Messages are the texts of every page in every language offered; nil means the
+	// built-in catalogues (English, German, French).
+	Messages *messages.Catalog
+	// Logo is shown on every page: an http(s) URL, or an image file served under
+	// <prefix>/assets/. BrandColor is a CSS colour for buttons and links. CSSFile is an
+	// extra stylesheet served under <prefix>/assets/ after the gateway's own.
+	Logo       string
+	BrandColor string
+	CSSFile    string
+	// BackURL is where the account page links back to (default "/"): a path on the site or
+	// an absolute http(s) URL.
+	BackURL string
 
 	Cookie CookieConfig
 
@@ -80,6 +93,19 @@ type Config struct {
 	// e.g. to count them. Either may be nil.
 	OnSignedIn func(r *http.Request, flow string, id Identity)
 	OnRejected func(r *http.Request, flow string, status int)
+	// OnSignedOut is called when the gateway ends a session (sign-out, account deletion),
+	// OnRevoked when the backend answers that a session is no longer valid (clientIP of the
+	// request that led to the check), OnAccountAction
+	// when the backend accepted an action of the account page (action is its Flow API name),
+	// e.g. for an audit log. Any may be nil.
+	OnSignedOut     func(r *http.Request, id Identity)
+	OnRevoked       func(id Identity, clientIP string) // also from background checks: no request
+	OnAccountAction func(r *http.Request, id Identity, action string)
+	// OnDenied is called when the access rules refuse a signed-in request (rule names the
+	// rule), OnStepUp when they send the user to sign in again with a stronger method.
+	// Either may be nil.
+	OnDenied func(r *http.Request, id Identity, rule string)
+	OnStepUp func(r *http.Request, id Identity)
 	// Sessions is told what the session checks do, e.g. to count it; nil for nobody.
 	Sessions SessionObserver
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -162,8 +163,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 		}
 		g.log.Error("new flow did not reach a usable state", zap.String("flow", flow),
 			zap.String("state", resp.Name), zap.String("error", code))
-		g.message(w, r, http.StatusBadGateway, "Sign-in unavailable",
-			"The sign-in service could not start. Please try again in a moment.")
+		g.message(w, r, http.StatusBadGateway, "page.start_failed")
 		return
 	}
 	st.Resp = resp
@@ -175,7 +175,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 	}
 	if err := g.saveState(w, r, st); err != nil {
 		g.log.Error("storing flow state", zap.String("flow", flow), zap.Error(err))
-		g.message(w, r, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in state could not be stored.")
+		g.message(w, r, http.StatusInternalServerError, "page.state_not_stored")
 		return
 	}
 	g.renderState(w, r, c, st, http.StatusOK)
@@ -238,6 +238,9 @@ func (g *Gateway) page(c pageCtx, st *flowState) *view.Page {
 	if st.Resp.Name != flowapi.StatePreflight {
 		c.Notice, c.Alert = cmp.Or(c.Notice, st.Notice), cmp.Or(c.Alert, st.Alert)
 	}
+	// Notices and alerts are catalogue keys until here.
+	c.Notice, c.Alert = c.Msg.T(c.Notice), c.Msg.T(c.Alert)
+	c.Email = st.Email
 	p := view.Build(st.Flow, st.StepUp.offered(st.Resp), c.Context)
 	switch {
 	case st.Resp.Name == flowapi.StatePreflight:
@@ -276,7 +279,7 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	req := flowapi.ActionRequest{InputData: view.Inputs(action, r.PostForm), CSRFToken: st.Resp.CSRFToken}
-	var carry flowState
+	carry := flowState{Email: postedEmail(req.InputData)}
 	if thirdPartyStarts[name] {
 		// The gateway, not the page, names where the provider sends the browser back and
 		// holds the PKCE verifier (Hanko then needs no cookie of its own in the browser).
@@ -290,7 +293,32 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	g.keepDeviceToken(w, res)
+	if flow == flowapi.FlowProfile && g.cfg.OnAccountAction != nil && accepted(res.Response) {
+		if e, _ := g.authenticate(r); e != nil {
+			g.cfg.OnAccountAction(r, e.identity, name)
+		}
+	}
 	g.outcome(w, r, c, st, bearer, res, carry)
+}
+
+// maxEmail bounds an address kept for the passcode page (RFC 5321 allows 254).
+const maxEmail = 254
+
+// postedEmail returns the e-mail address an action sends (email, or an identifier that is
+// an address), which a following passcode page names; "" for none.
+func postedEmail(in map[string]any) string {
+	for _, key := range []string{"email", "identifier"} {
+		if s, ok := in[key].(string); ok && strings.Contains(s, "@") && len(s) <= maxEmail {
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
+}
+
+// accepted reports whether the backend carried out an action (rather than refusing it or
+// ending the flow in an error).
+func accepted(resp *flowapi.Response) bool {
+	return resp.Status < 400 && resp.Name != flowapi.StateError
 }
 
 // outcome acts on the answer to an executed action. carry holds what the next state keeps
@@ -304,7 +332,7 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		return
 	case flowapi.StateAccountDeleted:
 		g.endSession(w, r)
-		g.message(w, r, http.StatusOK, "Account deleted", "Your account has been deleted and you have been signed out.")
+		g.message(w, r, http.StatusOK, "page.account_deleted")
 		return
 	case flowapi.StatePreflight:
 		if fromPreflight {
@@ -338,7 +366,8 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 	if resp.Status >= 400 && resp.Status < 500 && g.cfg.OnRejected != nil {
 		g.cfg.OnRejected(r, st.Flow, resp.Status)
 	}
-	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert, StepUp: st.StepUp}
+	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert,
+		Email: cmp.Or(carry.Email, st.Email), StepUp: st.StepUp}
 	if fromPreflight {
 		next.Notice, next.Alert = st.Notice, cmp.Or(next.Alert, st.Alert)
 	}
@@ -353,15 +382,14 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 					g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
 				}
 				g.log.Error("thirdparty state without a usable redirect_url", zap.String("flow", st.Flow))
-				g.message(w, r, http.StatusBadGateway, "Sign-in unavailable",
-					"The sign-in service gave no usable address for the provider. Please go back and try another way.")
+				g.message(w, r, http.StatusBadGateway, "page.no_provider_url")
 				return
 			}
 		}
 	}
 	if err := g.saveState(w, r, next); err != nil {
 		g.log.Error("storing flow state", zap.String("flow", st.Flow), zap.Error(err))
-		g.message(w, r, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in state could not be stored.")
+		g.message(w, r, http.StatusInternalServerError, "page.state_not_stored")
 		return
 	}
 	http.Redirect(w, r, c.Path, http.StatusSeeOther)
@@ -380,22 +408,20 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	if token == "" {
 		g.log.Error("flow succeeded without a session token (neither X-Auth-Token nor cookie)",
 			zap.String("flow", st.Flow), zap.String("cookie", g.cfg.HankoCookie))
-		g.message(w, r, http.StatusBadGateway, "Sign-in incomplete",
-			"The sign-in service did not hand out a session. Please try again.")
+		g.message(w, r, http.StatusBadGateway, "page.no_session")
 		return
 	}
 	claims, err := g.verifier.Verify(r.Context(), token)
 	if err != nil {
 		g.log.Error("session token from the flow failed verification", zap.Error(err))
-		g.message(w, r, http.StatusBadGateway, "Sign-in incomplete",
-			"The session handed out by the sign-in service could not be verified. Please try again.")
+		g.message(w, r, http.StatusBadGateway, "page.session_unverified")
 		return
 	}
 	now := g.now()
 	d := sessionData(token, claims)
 	if d.UserID == "" || d.SessionID == "" || d.Expires <= now.Unix() {
 		g.log.Error("session token lacks sub, session_id or a future exp")
-		g.message(w, r, http.StatusBadGateway, "Sign-in incomplete", "The session handed out is unusable. Please try again.")
+		g.message(w, r, http.StatusBadGateway, "page.session_unusable")
 		return
 	}
 	if l := g.cfg.Cookie.Lifetime; l > 0 && now.Add(l).Unix() < d.Expires {
@@ -407,7 +433,7 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	}
 	if err != nil {
 		g.log.Error("issuing session cookie", zap.Error(err))
-		g.message(w, r, http.StatusInternalServerError, "Sign-in incomplete", "The session could not be stored.")
+		g.message(w, r, http.StatusInternalServerError, "page.session_not_stored")
 		return
 	}
 	e := g.cacheConfirmed(v, d, claims, now)

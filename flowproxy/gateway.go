@@ -45,6 +45,8 @@ type Gateway struct {
 	verifier session.Verifier
 	renderer *templates.Renderer
 	assets   http.Handler
+	brand    branding
+	csp      string // the pages' Content-Security-Policy
 
 	route *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
 	// assertionKey is the canonical AssertionHeader.
@@ -60,6 +62,7 @@ type Gateway struct {
 	auth      *lru.Cache[*authEntry] // decoded sessions by cookie value
 	denylist  *session.Denylist
 	observer  SessionObserver
+	health    health
 	tamperLog *loglimit.Limiter
 	now       func() time.Time // the clock; tests move it
 
@@ -74,14 +77,14 @@ type Gateway struct {
 // cookieNames are the names of the gateway's cookies (CookieConfig.Name), plus the base
 // name they share without prefix.
 type cookieNames struct {
-	session, csrf, device, flowPrefix string
-	base                              string
+	session, csrf, device, lang, flowPrefix string
+	base                                    string
 }
 
 func newCookieNames(c CookieConfig) cookieNames {
 	base := cookieBase(c.Name)
 	p := c.namePrefix(false)
-	return cookieNames{session: c.Name, csrf: p + base + "_csrf", device: p + base + "_device", flowPrefix: p + base + "_flow_", base: base}
+	return cookieNames{session: c.Name, csrf: p + base + "_csrf", device: p + base + "_device", lang: p + base + "_lang", flowPrefix: p + base + "_flow_", base: base}
 }
 
 // flowCookie is the base name of the chunked state cookie of one flow.
@@ -123,6 +126,14 @@ func New(cfg Config) (*Gateway, error) {
 			return client.Get(ctx, "/.well-known/jwks.json")
 		}, jwksMinRefresh)
 	}
+	brand, brandFiles, err := loadBranding(cfg)
+	if err != nil {
+		return nil, err
+	}
+	csp := contentSecurityPolicy
+	if brand.imgSource != "" {
+		csp = strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: "+brand.imgSource, 1)
+	}
 	n := cfg.Cookie.Name
 	observer := cfg.Sessions
 	if observer == nil {
@@ -130,12 +141,15 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		client:       client,
-		verifier:     verifier,
-		renderer:     renderer,
-		assets:       http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets)),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		client:   client,
+		verifier: verifier,
+		renderer: renderer,
+		assets: &brandAssets{prefix: cfg.Prefix + "/assets/", files: brandFiles, modified: time.Now(),
+			next: http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets))},
+		brand:        brand,
+		csp:          csp,
 		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
 		names:        newCookieNames(cfg.Cookie),
@@ -269,12 +283,13 @@ const unavailableRetry = "5"
 func (g *Gateway) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", unavailableRetry)
 	if access.IsNavigation(r) {
-		pageHeaders(w.Header())
+		g.pageHeaders(w.Header())
 		retry, ok := redirect.Safe(r.URL.RequestURI(), r.Host, nil)
 		if !ok {
 			retry = "/"
 		}
-		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
+		c := g.baseContext(r, g.cfg.Prefix+"/login")
+		c.Languages = nil // the page answers a site path, not a gateway page
 		g.render(w, r, http.StatusServiceUnavailable, view.Unavailable(c, retry))
 		return
 	}
@@ -298,7 +313,11 @@ func (g *Gateway) clientIP(r *http.Request) string {
 // relay collects what every API call forwards from the browser's request.
 func (g *Gateway) relay(r *http.Request, bearer string) flowclient.Relay {
 	rl := flowclient.Relay{UserAgent: r.Header.Get("User-Agent"), Bearer: bearer, ClientIP: g.clientIP(r)}
-	rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
+	// The backend words its mails in the language the user picked here, else in the
+	// browser's first choice (Hanko may speak languages the gateway's pages do not).
+	if rl.Language = g.chosenLanguage(r); rl.Language == "" {
+		rl.Language = firstLanguage(r.Header.Get("Accept-Language"))
+	}
 	if v, ok := cookies.Value(r.Header, g.names.device); ok {
 		var tok string
 		if g.valueCodec.decode(g.names.device, v, &tok) == nil {

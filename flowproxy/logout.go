@@ -13,7 +13,8 @@ import (
 func (g *Gateway) serveLogout(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/logout", CSRF: g.csrfToken(w, r)}
+		c := g.baseContext(r, g.cfg.Prefix+"/logout")
+		c.CSRF = g.csrfToken(w, r)
 		g.render(w, r, http.StatusOK, view.LogoutConfirm(c))
 	case http.MethodPost:
 		if !g.checkPost(w, r) {
@@ -43,6 +44,9 @@ func (g *Gateway) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.revoke(d, v)
+	if g.cfg.OnSignedOut != nil {
+		g.cfg.OnSignedOut(r, Identity{UserID: d.UserID, SessionID: d.SessionID})
+	}
 	if err := g.client.Logout(r.Context(), g.relay(r, d.Token)); err != nil {
 		g.log.Warn("backend logout failed; the session is ended locally", zap.String("session_id", d.SessionID), zap.Error(err))
 		return

@@ -37,19 +37,20 @@ var flowPages = map[string]string{
 	flowapi.FlowProfile:      "/account",
 }
 
-// Notices shown above a restarted flow.
+// Notices shown above a restarted flow, as catalogue keys: flow state and page contexts
+// carry keys, and page() turns them into the browser's language.
 const (
-	noticeStale   = "This form was out of date (sent twice, or from an old page). Nothing was lost — please continue here."
-	noticeExpired = "Your sign-in took too long and expired. Please start again."
-	noticeFailed  = "Something went wrong with that step. Please start again."
-	noticeGone    = "That option is no longer available on this page."
-	noticeNoState = "Your sign-in session was not found (it may have expired). Please start again."
+	noticeStale   = "notice.stale"
+	noticeExpired = "notice.expired"
+	noticeFailed  = "notice.failed"
+	noticeGone    = "notice.gone"
+	noticeNoState = "notice.no_state"
 )
 
 // servePage handles everything under the prefix; sub is the cleaned path below it.
 func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) {
 	h := w.Header()
-	pageHeaders(h)
+	g.pageHeaders(h)
 	if len(sub) > len("/assets/") && sub[:len("/assets/")] == "/assets/" {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r)
@@ -60,6 +61,9 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 		return
 	}
 	h.Set("Cache-Control", "no-store")
+	if sub != healthPath {
+		g.rememberLanguage(w, r)
+	}
 	switch sub {
 	case "", "/":
 		http.Redirect(w, r, g.cfg.Prefix+"/login", http.StatusSeeOther)
@@ -72,11 +76,13 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 		return
 	case jwksPath:
 		g.serveJWKS(w, r)
+	case healthPath:
+		g.serveHealth(w, r)
 		return
 	}
 	flow, ok := pageFlows[sub]
 	if !ok {
-		g.message(w, r, http.StatusNotFound, "Not found", "There is no such page.")
+		g.message(w, r, http.StatusNotFound, "page.not_found")
 		return
 	}
 	switch r.Method {
@@ -90,16 +96,16 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 }
 
 // pageHeaders are the security headers of every gateway page.
-func pageHeaders(h http.Header) {
+func (g *Gateway) pageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Content-Security-Policy", g.csp)
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "GET, HEAD, POST")
-	g.message(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.")
+	g.message(w, r, http.StatusMethodNotAllowed, "page.not_allowed")
 }
 
 // pageCtx is the per-request data of a page; it carries the CSRF token (issuing the cookie on
@@ -111,12 +117,25 @@ type pageCtx struct {
 }
 
 func (g *Gateway) newContext(w http.ResponseWriter, r *http.Request, flow string) pageCtx {
-	c := pageCtx{flow: flow}
-	c.Title = g.cfg.Title
-	c.Prefix = g.cfg.Prefix
-	c.Path = g.cfg.Prefix + flowPages[flow]
+	c := pageCtx{flow: flow, Context: g.baseContext(r, g.cfg.Prefix+flowPages[flow])}
 	c.CSRF = g.csrfToken(w, r)
 	return c
+}
+
+// baseContext is what every page of the request has: texts in the browser's language, the
+// language switcher, the site's branding; path is where the page's forms post.
+func (g *Gateway) baseContext(r *http.Request, path string) view.Context {
+	m := g.cfg.Messages.Messages(g.language(r))
+	return view.Context{
+		Title:       g.cfg.Title,
+		Prefix:      g.cfg.Prefix,
+		Path:        path,
+		Msg:         m,
+		Languages:   g.languageLinks(r, m.Lang()),
+		BackURL:     g.cfg.BackURL,
+		Logo:        g.brand.logo,
+		Stylesheets: g.brand.stylesheets,
+	}
 }
 
 // csrfToken returns the browser's CSRF token, issuing one when it has none (or a bad one).
@@ -153,9 +172,9 @@ func (g *Gateway) checkPost(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			g.message(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form sent was too large.")
+			g.message(w, r, http.StatusRequestEntityTooLarge, "page.too_large")
 		} else {
-			g.message(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+			g.message(w, r, http.StatusBadRequest, "page.bad_request")
 		}
 		g.log.Info("rejected unreadable form", zap.String("path", r.URL.Path), zap.Error(err))
 		return false
@@ -164,8 +183,7 @@ func (g *Gateway) checkPost(w http.ResponseWriter, r *http.Request) bool {
 	if !csrf.SameOrigin(r, g.origin(r)) || !ok || !csrf.Equal(tok, r.PostForm.Get(view.CSRFField)) {
 		g.log.Warn("rejected form post: CSRF check failed", zap.String("path", r.URL.Path),
 			zap.String("remote", r.RemoteAddr), zap.Bool("token_cookie", ok))
-		g.message(w, r, http.StatusForbidden, "Request refused",
-			"This form could not be verified. Please reload the page and try again.")
+		g.message(w, r, http.StatusForbidden, "page.csrf")
 		return false
 	}
 	return true
@@ -178,7 +196,7 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, p *
 		g.log.Error("rendering page", zap.String("state", p.State), zap.Error(err))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte("The page could not be rendered.\n"))
+		_, _ = w.Write([]byte(p.Msg.T("page.render_failed") + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -188,22 +206,19 @@ func (g *Gateway) render(w http.ResponseWriter, r *http.Request, status int, p *
 	}
 }
 
-// message renders a plain message page.
-func (g *Gateway) message(w http.ResponseWriter, r *http.Request, status int, heading, text string) {
-	c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
-	g.render(w, r, status, view.Message(c, heading, text))
+// message renders a plain message page: key names its heading, key+".text" its text.
+func (g *Gateway) message(w http.ResponseWriter, r *http.Request, status int, key string) {
+	g.render(w, r, status, view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), key))
 }
 
 // apiFailure answers a failed Flow API call: 504 for a timeout, 502 for anything else.
 func (g *Gateway) apiFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	g.log.Error("flow API call failed", zap.String("call", what), zap.Error(err))
 	if errors.Is(err, flowclient.ErrTimeout) {
-		g.message(w, r, http.StatusGatewayTimeout, "Sign-in service too slow",
-			"The sign-in service did not answer in time. Please try again in a moment.")
+		g.message(w, r, http.StatusGatewayTimeout, "page.api_timeout")
 		return
 	}
-	g.message(w, r, http.StatusBadGateway, "Sign-in service unavailable",
-		"The sign-in service could not be reached or gave an unusable answer. Please try again in a moment.")
+	g.message(w, r, http.StatusBadGateway, "page.api_down")
 }
 
 // linkQuery carries the return URL across login <-> register links.

@@ -79,11 +79,11 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 			answerJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
 			return
 		}
-		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
-		p := view.Message(c, "No access", "You are signed in as "+who+", which has no access to this page.")
+		c := g.baseContext(r, g.cfg.Prefix+"/login")
+		p := &view.Page{Context: c, Template: "message", Heading: c.Msg.T("page.no_access"), Intro: c.Msg.T("page.no_access.text", who)}
 		p.Links = []view.Link{
-			{Href: g.cfg.Prefix + "/login?" + url.Values{"new": {"1"}, g.cfg.RedirectParam: {t.uri}}.Encode(), Label: "Use another account"},
-			{Href: g.cfg.Prefix + "/logout", Label: "Sign out"},
+			{Href: g.cfg.Prefix + "/login?" + url.Values{"new": {"1"}, g.cfg.RedirectParam: {t.uri}}.Encode(), Label: c.Msg.T("link.other_account")},
+			{Href: g.cfg.Prefix + "/logout", Label: c.Msg.T("link.logout")},
 		}
 		g.render(w, r, http.StatusForbidden, p)
 		return

@@ -44,8 +44,11 @@ type flowState struct {
 	Saved int64 `json:"t,omitempty"`
 	// Notice and Alert are shown once, on the first page showing this state (a preflight
 	// page passes them on to the state after it).
+	// Both are catalogue keys (see package messages).
 	Notice string `json:"n,omitempty"`
 	Alert  string `json:"a,omitempty"`
+	// Email is the address the user last entered in this flow, which the passcode page names.
+	Email string `json:"e,omitempty"`
 	// Go sends the browser on to the provider when the thirdparty page is first shown (not
 	// again when the user comes back to it).
 	Go bool `json:"go,omitempty"`

@@ -105,62 +105,26 @@ func (s *stepUp) offered(resp *flowapi.Response) *flowapi.Response {
 	return &out
 }
 
-// notice explains the step-up on the first page of the login.
+// notice is the catalogue key explaining the step-up on the first page of the login.
 func (s *stepUp) notice() string {
-	q := s.requirement()
-	if q == nil {
-		return "This page needs a recent sign-in. Please sign in again."
+	if s.requirement() == nil {
+		return "notice.step_up_fresh"
 	}
-	first := q.FirstFactors()
-	var ways []string
-	for _, m := range []struct{ amr, text string }{
-		{rules.AMRPasskey, "a passkey"}, {rules.AMRPassword, "your password"},
-		{rules.AMRPasscode, "a code sent by e-mail"}, {rules.AMRExternal, "your provider account"},
-	} {
-		if first[m.amr] {
-			ways = append(ways, m.text)
-		}
-	}
-	text := "This page needs a stronger sign-in. Please sign in again"
-	if len(ways) > 0 && len(ways) < 4 {
-		text += " with " + strings.Join(ways, " or ")
-	}
-	if q.String() != "" && needsSecondFactor(q) {
-		text += " and confirm with a second factor"
-	}
-	return text + "."
-}
-
-func needsSecondFactor(q rules.Requirement) bool {
-	for _, line := range q {
-		all := true
-		for _, m := range line {
-			if m != rules.MethodMFA && m != rules.AMRTOTP && m != rules.AMRSecurityKey {
-				all = false
-			}
-		}
-		if all {
-			return true
-		}
-	}
-	return false
+	return "notice.step_up"
 }
 
 // unmet answers a step-up login that ended in a session which still does not meet the
 // requirement (the user has no passkey yet, or no second factor): a page saying so rather
 // than a trip back to the route, which would only send the browser here again.
 func (g *Gateway) unmet(w http.ResponseWriter, r *http.Request, s *stepUp, rd string) {
-	c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
-	p := view.Message(c, "Stronger sign-in needed",
-		"You are signed in, but the page you asked for needs a sign-in with another method. "+
-			"Add it on your account page (for example a passkey or a second factor), then try again.")
+	p := view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), "page.step_up_unmet")
 	again := url.Values{"new": {"1"}, stepUpParam: {s.Req}}
 	if rd != "" {
 		again.Set(g.cfg.RedirectParam, rd)
 	}
 	p.Links = []view.Link{
-		{Href: g.cfg.Prefix + "/account", Label: "Account"},
-		{Href: g.cfg.Prefix + "/login?" + again.Encode(), Label: "Sign in again"},
+		{Href: g.cfg.Prefix + "/account", Label: p.Msg.T("link.account")},
+		{Href: g.cfg.Prefix + "/login?" + again.Encode(), Label: p.Msg.T("link.sign_in")},
 	}
 	g.render(w, r, http.StatusForbidden, p)
 }

@@ -54,7 +54,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		// The callback spends a one-time token: never on HEAD or anything else.
 		w.Header().Set("Allow", "GET")
-		g.message(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.")
+		g.message(w, r, http.StatusMethodNotAllowed, "page.not_allowed")
 		return
 	}
 	st := g.thirdPartyState(r)
@@ -62,16 +62,14 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 	if st == nil && g.cfg.Cookie.SameSite == http.SameSiteStrictMode && q.Get(sameSiteParam) == "" {
 		// The provider's redirect is a cross-site navigation, which carries no Strict
 		// cookies; a refresh from this page is a same-site one, which does.
-		c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
-		p := view.Message(c, "Signing you in", "One moment…")
+		p := view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), "page.callback_wait")
 		p.Refresh = g.cfg.Prefix + callbackPath + "?" + r.URL.RawQuery + "&" + sameSiteParam + "=1"
 		g.render(w, r, http.StatusOK, p)
 		return
 	}
 	if st == nil {
 		g.log.Info("third-party callback without a third-party sign-in in progress", zap.String("remote", r.RemoteAddr))
-		g.restartPage(w, r, http.StatusBadRequest, "Sign-in not found",
-			"There is no sign-in with a provider in progress in this browser (it may have expired, or been started in another browser). Please start again.")
+		g.restartPage(w, r, http.StatusBadRequest, "page.callback_lost")
 		return
 	}
 	c := g.newContext(w, r, st.Flow)
@@ -84,7 +82,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 	case token != "":
 		a := st.Resp.Actions["exchange_token"]
 		if a == nil {
-			g.restartPage(w, r, http.StatusBadRequest, "Sign-in not found", "This sign-in can no longer be completed. Please start again.")
+			g.restartPage(w, r, http.StatusBadRequest, "page.callback_done")
 			return
 		}
 		in := map[string]any{"token": token}
@@ -114,8 +112,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		g.outcome(w, r, c, st, bearer, res, flowState{Alert: alert})
 	default:
-		g.restartPage(w, r, http.StatusBadRequest, "Sign-in incomplete",
-			"The provider's answer was incomplete. Please start again.")
+		g.restartPage(w, r, http.StatusBadRequest, "page.callback_incomplete")
 	}
 }
 
@@ -131,32 +128,28 @@ func (g *Gateway) thirdPartyState(r *http.Request) *flowState {
 	return best
 }
 
-// restartPage is a message page whose link starts a fresh login.
-func (g *Gateway) restartPage(w http.ResponseWriter, r *http.Request, status int, heading, text string) {
-	c := view.Context{Title: g.cfg.Title, Prefix: g.cfg.Prefix, Path: g.cfg.Prefix + "/login"}
-	p := view.Message(c, heading, text)
-	p.Links = []view.Link{{Href: g.cfg.Prefix + "/login?new=1", Label: "Sign in"}}
+// restartPage is a message page (key as for message) whose link starts a fresh login.
+func (g *Gateway) restartPage(w http.ResponseWriter, r *http.Request, status int, key string) {
+	p := view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), key)
+	p.Links = []view.Link{{Href: g.cfg.Prefix + "/login?new=1", Label: p.T("link.sign_in")}}
 	g.render(w, r, status, p)
 }
 
-// providerErrors are the page's messages for the error codes Hanko's callback reports. The
-// provider's error_description is only logged: anyone can put text into a callback link, and
-// the gateway must not show it as its own words.
-var providerErrors = map[string]string{
-	"access_denied":     "Signing in with the provider was cancelled.",
-	"user_conflict":     "An account with this e-mail address already exists. Sign in with it first, then connect the provider on the account page.",
-	"multiple_accounts": "The provider's account matches several accounts here. Please sign in another way.",
-	"unverified_email":  "The provider has not verified your e-mail address.",
-	"email_maxnum":      "Your account has reached its limit of e-mail addresses.",
-	"signup_disabled":   "New accounts cannot be created here.",
+// providerErrors are the error codes Hanko's callback reports that the page explains in its
+// own words (catalogue keys provider_error.<code>). The provider's error_description is only
+// logged: anyone can put text into a callback link, and the gateway must not show it as its
+// own words.
+var providerErrors = map[string]bool{
+	"access_denied": true, "user_conflict": true, "multiple_accounts": true,
+	"unverified_email": true, "email_maxnum": true, "signup_disabled": true,
 }
 
-// providerErrorText is the page's message for ?error=code.
+// providerErrorText is the catalogue key of the page's message for ?error=code.
 func providerErrorText(code string) string {
-	if msg, ok := providerErrors[code]; ok {
-		return msg
+	if providerErrors[code] {
+		return "provider_error." + code
 	}
-	return "Signing in with the provider did not work. Please try again or sign in another way."
+	return "provider_error.other"
 }
 
 // clipText shortens s to at most n bytes without splitting a UTF-8 sequence, and drops

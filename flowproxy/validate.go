@@ -15,6 +15,7 @@ import (
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/rules"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Defaults applied by Validate.
@@ -26,7 +27,6 @@ const (
 	DefaultRevalidate    = time.Minute
 	DefaultGrace         = 5 * time.Minute
 	DefaultCacheSize     = 10000
-	DefaultTitle         = "Sign in"
 )
 
 // Validate applies defaults and reports every problem at once, each naming the option as the
@@ -52,9 +52,6 @@ func (c *Config) Validate() error {
 	c.Prefix = strings.TrimRight(c.Prefix, "/")
 	if c.Prefix == "" || c.Prefix[0] != '/' || path.Clean(c.Prefix) != c.Prefix || strings.ContainsAny(c.Prefix, "*?#%\\ ") {
 		bad("prefix", "must be a clean absolute path other than /, like %q", DefaultPrefix)
-	}
-	if c.Title == "" {
-		c.Title = DefaultTitle
 	}
 
 	if c.Cookie.Domain != "" && strings.ContainsAny(c.Cookie.Domain, "/:;, ") {
@@ -172,6 +169,20 @@ func (c *Config) Validate() error {
 	case c.CacheSize < 0:
 		bad("cache_size", "must be a positive number of sessions")
 	}
+	validateBranding(c, bad)
+	if c.BackURL == "" {
+		c.BackURL = "/"
+	}
+	if !validBackURL(c.BackURL) {
+		bad("back_url", "%q must be a path on the site (/...) or an absolute http(s) URL", c.BackURL)
+	}
+	if c.Messages == nil {
+		builtin, err := messages.Load("")
+		if err != nil {
+			bad("messages", "%v", err)
+		}
+		c.Messages = builtin
+	}
 	if c.HankoCookie == "" {
 		c.HankoCookie = flowapi.DefaultSessionCookie
 	}
@@ -182,6 +193,19 @@ func (c *Config) Validate() error {
 		c.Logger = zap.NewNop()
 	}
 	return errors.Join(errs...)
+}
+
+// validBackURL accepts a path on the site or an absolute http(s) URL with a host, nothing
+// that could run script (javascript:) or leave the scheme to the browser (//host).
+func validBackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || strings.ContainsAny(s, "\\ \t\r\n") {
+		return false
+	}
+	if u.Scheme == "" {
+		return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && u.Host == ""
+	}
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // forbiddenHeaders would break the proxied request or the session if used for identity.

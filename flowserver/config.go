@@ -18,8 +18,11 @@ type Config struct {
 	RPName      string   // default "hankogate"
 	Origins     []string // WebAuthn origins
 	ServiceName string   // mail sender name / TOTP issuer (default "hankogate")
-	Signup      bool     // account.allow_signup
-	Password    bool     // password.enabled
+	// MessagesDir adds or overrides mail texts by language (see package messages); "" for
+	// the built-in catalogues.
+	MessagesDir string
+	Signup      bool // account.allow_signup
+	Password    bool // password.enabled
 	// PasswordOptional is password.optional (Hanko's default false): registration may skip
 	// password_creation when the user can still log in another way (passcodes, or a passkey
 	// still to be created), and the profile offers password_delete while another login

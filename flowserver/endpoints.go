@@ -136,7 +136,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Ping(r.Context()); err != nil {
+	if err := s.store.Writable(r.Context()); err != nil {
 		s.log.Error("health: database", zap.Error(err))
 		s.writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
 		return

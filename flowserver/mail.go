@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Passcode mail templates (Hanko's names). The *_attempted ones carry no code: they answer
@@ -44,28 +46,21 @@ type Mailer interface {
 	Send(ctx context.Context, m Mail) error
 }
 
-// composeMail fills subject and body for a template (English only).
-func composeMail(service, to, template, code, lang string, ttl time.Duration) Mail {
+// composeMail fills subject and body for a template from the catalogue (keys
+// mail.<template>.subject and .body) in the language of the request's X-Language.
+func composeMail(cat *messages.Catalog, service, to, template, code, lang string, ttl time.Duration) Mail {
 	m := Mail{To: to, Template: template, Code: code, Language: lang}
-	mins := int(ttl.Minutes())
+	msg := cat.Messages(cat.Match(lang))
 	switch template {
-	case TemplateEmailLoginAttempted:
-		m.Subject = "Sign-in attempt"
-		m.Body = fmt.Sprintf("Someone tried to sign in to %s with this e-mail address, but no account exists for it.\n"+
-			"If this was you, you can create an account instead. Otherwise you can ignore this e-mail.\n", service)
-	case TemplateEmailRegistrationAttempted:
-		m.Subject = "Sign-up attempt"
-		m.Body = fmt.Sprintf("Someone tried to create a %s account with this e-mail address, but an account already exists.\n"+
-			"If this was you, sign in instead. Otherwise you can ignore this e-mail.\n", service)
-	case TemplateRecovery:
-		m.Subject = "Use passcode " + code + " to reset your password"
-		m.Body = fmt.Sprintf("Enter the following passcode to reset your %s password:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
-	case TemplateEmailVerification:
-		m.Subject = "Use passcode " + code + " to verify your e-mail address"
-		m.Body = fmt.Sprintf("Enter the following passcode to verify your e-mail address for %s:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
+	case TemplateEmailLoginAttempted, TemplateEmailRegistrationAttempted:
+		m.Subject = msg.T("mail." + template + ".subject")
+		m.Body = msg.T("mail."+template+".body", service)
+	case TemplateRecovery, TemplateEmailVerification:
+		m.Subject = msg.T("mail."+template+".subject", code)
+		m.Body = msg.T("mail."+template+".body", service, code, int(ttl.Minutes()))
 	default:
-		m.Subject = "Use passcode " + code + " to sign in"
-		m.Body = fmt.Sprintf("Enter the following passcode to sign in to %s:\n\n%s\n\nThe passcode is valid for %d minutes.\n", service, code, mins)
+		m.Subject = msg.T("mail.login.subject", code)
+		m.Body = msg.T("mail.login.body", service, code, int(ttl.Minutes()))
 	}
 	return m
 }

@@ -110,7 +110,7 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
 		code = ""
 	}
-	return c.enqueueMail(composeMail(s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
+	return c.enqueueMail(composeMail(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
 }
 
 func (s *Server) verifyPasscode(c *Ctx) error {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Server is the embedded Flow API server; it is an http.Handler.
@@ -20,9 +21,11 @@ type Server struct {
 	store  *store.Store
 	keys   keyRing
 	mailer Mailer
-	flows  map[string]*flowDef
-	locks  flowLocks
-	hashes hashPool
+	// messages words the passcode mails in the user's language.
+	messages *messages.Catalog
+	flows    map[string]*flowDef
+	locks    flowLocks
+	hashes   hashPool
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
@@ -54,12 +57,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := messages.Load(cfg.MessagesDir)
+	if err != nil {
+		return nil, fmt.Errorf("flowserver: %w", err)
+	}
 	st, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, store: st,
+		cfg: cfg, log: cfg.Logger, store: st, messages: cat,
 		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
 		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
 		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),

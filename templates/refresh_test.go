@@ -12,7 +12,7 @@ import (
 // and a URL the template cannot vouch for is neutralised.
 func TestRenderScriptAndRefreshes(t *testing.T) {
 	r := newRenderer(t)
-	p := view.Message(ctx, "Checking your browser", "")
+	p := view.Message(ctx, "state.preflight")
 	p.State = "preflight"
 	p.NoScriptRefresh = "/.hanko/login?nojs=1"
 	d, out := render(t, r, p)
@@ -27,7 +27,7 @@ func TestRenderScriptAndRefreshes(t *testing.T) {
 		t.Error("more than one refresh")
 	}
 
-	p = view.Message(ctx, "Continue with your provider", "")
+	p = view.Message(ctx, "state.thirdparty")
 	p.Refresh = "https://provider.example/auth?a=1&b=%2F"
 	_, out = render(t, r, p)
 	if !strings.Contains(out, "\n"+`<meta http-equiv="refresh" content="0;url=https://provider.example/auth?a=1&amp;b=%2F">`) || strings.Contains(out, "<noscript>") {

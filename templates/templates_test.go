@@ -334,8 +334,8 @@ func TestRenderErrorState(t *testing.T) {
 
 func TestRenderMessageAndLogout(t *testing.T) {
 	r := newRenderer(t)
-	d, out := render(t, r, view.Message(ctx, "Signed out", "See you."))
-	if !strings.Contains(out, "Signed out") || !strings.Contains(out, "See you.") || len(d.all(tag("form"))) != 0 {
+	d, out := render(t, r, view.Message(ctx, "page.not_found"))
+	if !strings.Contains(out, "Not found") || !strings.Contains(out, "There is no such page.") || len(d.all(tag("form"))) != 0 {
 		t.Error("message page")
 	}
 	c := ctx
@@ -350,9 +350,9 @@ func TestRenderMessageAndLogout(t *testing.T) {
 
 func TestRenderUnknownTemplateFallsBack(t *testing.T) {
 	r := newRenderer(t)
-	p := view.Message(ctx, "Hello", "")
+	p := view.Message(ctx, "page.not_found")
 	p.Template = "nope"
-	if _, out := render(t, r, p); !strings.Contains(out, "Hello") {
+	if _, out := render(t, r, p); !strings.Contains(out, "Not found") {
 		t.Error("fallback did not render")
 	}
 	if err := r.Render(io.Discard, nil); err == nil {
@@ -432,5 +432,26 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The example override in docs/template-override (README, "Templates") loads and renders:
+// its login page keeps the gateway's forms and adds its help line; other families stay
+// embedded.
+func TestExampleOverride(t *testing.T) {
+	r, err := New(filepath.Join("..", "docs", "template-override"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, family := range view.Families() {
+		p := sample(family)
+		d, out := render(t, r, p)
+		help := strings.Contains(out, `<p class="help">Trouble signing in?`)
+		if help != (family == "login") {
+			t.Errorf("%s: help line shown %v", family, help)
+		}
+		if family == "login" && len(d.all(tag("form"))) == 0 {
+			t.Error("the overridden login page lost its forms")
+		}
 	}
 }

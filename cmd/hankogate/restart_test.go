@@ -28,6 +28,7 @@ type site struct {
 	smtp     *testsmtp.Server
 	// configured cookie keys (hex); empty: generated once and kept in Caddy's storage.
 	hashKey, blockKey string
+	revalidate        string // the hanko revalidate option; empty for the default
 	starts            int
 	// global and embedded are extra lines for the global options and the embedded block.
 	global, embedded string
@@ -57,6 +58,10 @@ func (s *site) start() *gatewaytest.Process {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	extra := ""
+	if s.revalidate != "" {
+		extra = "\n\t\trevalidate " + s.revalidate
+	}
 	admin := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
 	config := fmt.Sprintf(`{
 	admin %s
@@ -69,7 +74,7 @@ func (s *site) start() *gatewaytest.Process {
 	hanko {
 		public /public/*
 		# bcrypt on a loaded two-core machine can be slow
-		timeout 2m
+		timeout 2m%s
 		cookie {
 			secure off%s
 		}
@@ -86,7 +91,7 @@ func (s *site) start() *gatewaytest.Process {
 	}
 	reverse_proxy %s
 }
-`, admin, s.global, s.url, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
+`, admin, s.global, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
 	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
 	gw.Admin = admin
 	return gw

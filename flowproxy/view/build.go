@@ -2,13 +2,13 @@ package view
 
 import (
 	"cmp"
-	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // families maps a state to the template family that renders it; others render "generic".
@@ -70,7 +70,7 @@ var profileTargets = map[string]profileTarget{
 	}, ""},
 	"webauthn_credential_rename":           {"passkey_id", passkeyCandidates, "passkey_name"},
 	"webauthn_credential_delete":           {"passkey_id", passkeyCandidates, ""},
-	"security_key_delete":                  {"security_key_id", func(p *Profile) []candidate { return keyCandidates(p.SecurityKeys) }, ""},
+	"security_key_delete":                  {"security_key_id", func(p *Profile) []candidate { return keyCandidates(p.SecurityKeys, p.msg) }, ""},
 	"disconnect_thirdparty_oauth_provider": {"identity_id", identityCandidates, ""},
 	"email_delete":                         {"email_id", none, ""},
 	"session_delete":                       {"session_id", none, ""},
@@ -78,7 +78,7 @@ var profileTargets = map[string]profileTarget{
 
 func none(*Profile) []candidate { return nil }
 
-func passkeyCandidates(p *Profile) []candidate { return keyCandidates(p.Passkeys) }
+func passkeyCandidates(p *Profile) []candidate { return keyCandidates(p.Passkeys, p.msg) }
 
 func emailCandidates(p *Profile, keep func(ProfileEmail) bool) []candidate {
 	var out []candidate
@@ -90,10 +90,10 @@ func emailCandidates(p *Profile, keep func(ProfileEmail) bool) []candidate {
 	return out
 }
 
-func keyCandidates(keys []ProfilePasskey) []candidate {
+func keyCandidates(keys []ProfilePasskey, m messages.Messages) []candidate {
 	var out []candidate
 	for _, k := range keys {
-		out = append(out, candidate{id: k.ID, name: cmp.Or(k.Name, "passkey"), current: k.Name})
+		out = append(out, candidate{id: k.ID, name: cmp.Or(k.Name, m.T("item.passkey")), current: k.Name})
 	}
 	return out
 }
@@ -143,19 +143,28 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 	}
 	p.State = resp.Name
 	p.Template = cmp.Or(families[resp.Name], "generic")
-	text, known := stateTexts[resp.Name]
-	p.Heading, p.Intro = text.heading, text.intro
-	if !known {
-		p.Heading = humanise(resp.Name)
+	m := c.Msg
+	heading, known := m.Lookup("state." + resp.Name)
+	p.Heading = cmp.Or(heading, humanise(resp.Name))
+	if known {
+		p.Intro, _ = m.Lookup("state." + resp.Name + ".intro")
+	}
+	if resp.Name == "passcode_confirmation" && c.Email != "" {
+		p.Intro = m.T("state.passcode_confirmation.intro_to", c.Email)
 	}
 
 	payload := object(resp.Payload)
-	p.Wait, p.WaitFor = wait(payload)
+	var waitKey string
+	p.Wait, waitKey = wait(payload)
+	if p.Wait > 0 {
+		p.WaitText = m.T(waitKey, p.Wait)
+	}
 	p.OTPSecret = clip(str(payload["otp_secret"]))
 	p.OTPImage = otpImage(str(payload["otp_image_source"]))
 	p.WebAuthn, p.WebAuthnKind = webAuthnOptions(payload)
 	if resp.Name == "profile_init" {
 		p.Profile = profile(payload)
+		p.Profile.msg = m
 	}
 
 	b := &builder{c: c, flow: flow, state: resp.Name, profile: p.Profile}
@@ -174,7 +183,7 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 	switch resp.Name {
 	case flowapi.StateSuccess:
 		if flow == flowapi.FlowRegistration {
-			p.Heading = "Your account is ready"
+			p.Heading = m.T("state.success.registration")
 		}
 	case flowapi.StateError:
 		errorPage(p, resp.Error)
@@ -185,37 +194,43 @@ func Build(flow string, resp *flowapi.Response, c Context) *Page {
 
 // errorPage explains a dead flow and offers to start it again.
 func errorPage(p *Page, e *flowapi.Error) {
-	p.Heading, p.Intro = "Something went wrong", ""
+	m := p.Msg
+	p.Heading, p.Intro = m.T("error_page.heading"), ""
 	if p.Error == "" {
-		p.Intro = "This attempt can't be continued. Please start again."
+		p.Intro = m.T("error_page.intro")
 	}
 	if e == nil {
 		return
 	}
 	switch e.Code {
 	case flowapi.ErrFlowExpired:
-		p.Heading, p.Intro = "This page has expired", "For your security, unfinished attempts expire. Please start again."
+		p.Heading, p.Intro = m.T("error_page.expired"), m.T("error_page.expired.intro")
 		p.Error = ""
 	case flowapi.ErrUnauthorized:
-		p.Heading, p.Intro = "Please sign in again", "Your session has ended."
+		p.Heading, p.Intro = m.T("error_page.unauthorized"), m.T("error_page.unauthorized.intro")
 		p.Error = ""
 	}
 }
 
 func links(p *Page, resp *flowapi.Response) []Link {
+	m := p.Msg
 	switch {
 	case p.State == StateThirdParty:
 		if u := RedirectURL(resp); u != "" {
-			return []Link{{Href: u, Label: "Continue to the sign-in provider"}}
+			return []Link{{Href: u, Label: m.T("link.provider")}}
 		}
 	case p.State == flowapi.StateError:
-		return []Link{{Href: withQuery(p.Path, p.LinkQuery), Label: "Start again"}}
+		return []Link{{Href: withQuery(p.Path, p.LinkQuery), Label: m.T("link.restart")}}
 	case p.Template == "login" && p.Flow == flowapi.FlowLogin:
-		return []Link{{Href: withQuery(p.Prefix+"/register", p.LinkQuery), Label: "Create an account"}}
+		return []Link{{Href: withQuery(p.Prefix+"/register", p.LinkQuery), Label: m.T("link.register")}}
 	case p.Template == "registration" && p.Flow == flowapi.FlowRegistration:
-		return []Link{{Href: withQuery(p.Prefix+"/login", p.LinkQuery), Label: "Already have an account? Sign in"}}
+		return []Link{{Href: withQuery(p.Prefix+"/login", p.LinkQuery), Label: m.T("link.login")}}
 	case p.State == "profile_init":
-		return []Link{{Href: p.Prefix + "/logout", Label: "Sign out"}}
+		out := []Link{{Href: p.Prefix + "/logout", Label: m.T("link.logout")}}
+		if p.BackURL != "" {
+			out = append(out, Link{Href: p.BackURL, Label: m.T("link.back")})
+		}
+		return out
 	}
 	return nil
 }
@@ -356,16 +371,16 @@ func (b *builder) form(action, label string, fields []Field, itemKey, item strin
 // actionLabel returns the button text and whether it came from our own table (only then
 // may it hold a %s for the allowed value's name).
 func (b *builder) actionLabel(name string, a *flowapi.Action) (string, bool) {
-	if l, ok := actionLabels[b.state+"/"+name]; ok {
+	if l, ok := b.c.Msg.Lookup("action." + b.state + "/" + name); ok {
 		return l, true
 	}
-	if l, ok := actionLabels[name]; ok {
+	if l, ok := b.c.Msg.Lookup("action." + name); ok {
 		return l, true
 	}
 	if d := strings.TrimSpace(a.Description); d != "" && len(d) <= 60 {
 		return d, false
 	}
-	return humanise(name), false
+	return cmp.Or(humanise(name), b.c.Msg.T("action.fallback")), false
 }
 
 // field maps one input to a form field; ok is false for inputs the page must not show and
@@ -375,7 +390,7 @@ func (b *builder) field(action, key string, in *flowapi.Input) (Field, bool) {
 	f := Field{
 		Name:      key,
 		Type:      "text",
-		Label:     inputLabel(action, key),
+		Label:     b.inputLabel(action, key),
 		Required:  in.IsRequired(),
 		Hidden:    in.IsHidden(),
 		MinLength: max(0, deref(in.MinLength)),
@@ -438,11 +453,11 @@ func (b *builder) autocomplete(action, key string, secret bool, mode string) (st
 	return "", mode
 }
 
-func inputLabel(action, key string) string {
-	if l, ok := inputLabels[action+"/"+key]; ok {
+func (b *builder) inputLabel(action, key string) string {
+	if l, ok := b.c.Msg.Lookup("input." + action + "/" + key); ok {
 		return l
 	}
-	if l, ok := inputLabels[key]; ok {
+	if l, ok := b.c.Msg.Lookup("input." + key); ok {
 		return l
 	}
 	return humanise(key)
@@ -453,22 +468,24 @@ func (b *builder) noteError(action, key string, in *flowapi.Input, visible bool)
 	if in.Error == nil {
 		return ""
 	}
-	msg := inputErrorText[action+"/"+key+"/"+in.Error.Code]
+	m := b.c.Msg
+	msg, _ := m.Lookup("input_error." + action + "/" + key + "/" + in.Error.Code)
 	if msg == "" && (in.Type == flowapi.TypeEmail || key == "email") {
-		msg = inputErrorText["email/"+in.Error.Code]
+		msg, _ = m.Lookup("input_error.email/" + in.Error.Code)
 	}
+	generic, hasGeneric := m.Lookup("input_error." + in.Error.Code)
 	switch {
 	case msg != "":
 	case in.Error.Code == flowapi.ErrValueTooShort && deref(in.MinLength) > 0:
-		msg = fmt.Sprintf("This is too short: use at least %d characters.", *in.MinLength)
+		msg = m.T("input_error.too_short_min", *in.MinLength)
 	case in.Error.Code == flowapi.ErrValueTooLong && deref(in.MaxLength) > 0:
-		msg = fmt.Sprintf("This is too long: use at most %d characters.", *in.MaxLength)
-	case inputErrorText[in.Error.Code] != "":
-		msg = inputErrorText[in.Error.Code]
+		msg = m.T("input_error.too_long_max", *in.MaxLength)
+	case hasGeneric:
+		msg = generic
 	case strings.TrimSpace(in.Error.Message) != "":
 		msg = clip(in.Error.Message)
 	default:
-		msg = "This value was not accepted."
+		msg = m.T("input_error.not_accepted")
 	}
 	if visible {
 		b.visibleErrs++
@@ -490,15 +507,15 @@ func (b *builder) errorText(e *flowapi.Error) string {
 		}
 		switch {
 		case b.visibleErrs == 1:
-			return "Please correct the marked field."
+			return b.c.Msg.T("form.correct_one")
 		case b.visibleErrs > 1:
-			return "Please correct the marked fields."
+			return b.c.Msg.T("form.correct_many")
 		}
 	}
-	if t, ok := flowErrorText[e.Code]; ok {
+	if t, ok := b.c.Msg.Lookup("error." + e.Code); ok {
 		return t
 	}
-	return cmp.Or(clip(strings.TrimSpace(e.Message)), flowErrorText[flowapi.ErrTechnical])
+	return cmp.Or(clip(strings.TrimSpace(e.Message)), b.c.Msg.T("error."+flowapi.ErrTechnical))
 }
 
 // placeOnItems moves forms that act on one profile item beside that item; the rest stay.
@@ -563,23 +580,24 @@ func deref(p *int) int {
 	return *p
 }
 
-// Message is a plain page with a heading and a text (backend down, signed out, ...).
-func Message(c Context, heading, text string) *Page {
-	return &Page{Context: c, Template: "message", Heading: heading, Intro: text}
+// Message is a plain page (backend down, signed out, ...) whose heading is the catalogue's
+// text of key and whose text is that of key+".text".
+func Message(c Context, key string) *Page {
+	return &Page{Context: c, Template: "message", Heading: c.Msg.T(key), Intro: c.Msg.T(key + ".text")}
 }
 
 // Unavailable tells a signed-in browser that its session cannot be checked because the
 // sign-in service is unavailable, and offers to retry (a same-site URL).
 func Unavailable(c Context, retry string) *Page {
 	return &Page{Context: c, Template: "unavailable", State: "unavailable",
-		Heading: "Sign-in service unavailable",
-		Intro:   "Your session could not be checked because the sign-in service is not answering right now. You are still signed in: please try again in a few seconds.",
-		Links:   []Link{{Href: retry, Label: "Try again"}}}
+		Heading: c.Msg.T("page.unavailable"),
+		Intro:   c.Msg.T("page.unavailable.text"),
+		Links:   []Link{{Href: retry, Label: c.Msg.T("link.try_again")}}}
 }
 
 // LogoutConfirm asks before signing out; its one form posts action "logout" to c.Path.
 func LogoutConfirm(c Context) *Page {
-	p := Message(c, "Sign out", "Do you want to sign out?")
-	p.Forms = []Form{{ID: "form-1", Path: c.Path, CSRF: c.CSRF, Action: "logout", Label: "Sign out"}}
+	p := &Page{Context: c, Template: "message", Heading: c.Msg.T("logout.heading"), Intro: c.Msg.T("logout.text")}
+	p.Forms = []Form{{ID: "form-1", Path: c.Path, CSRF: c.CSRF, Action: "logout", Label: c.Msg.T("logout.button")}}
 	return p
 }

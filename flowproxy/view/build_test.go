@@ -2,6 +2,7 @@ package view
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestBuildLoginInit(t *testing.T) {
 	if p.Template != "login" || p.Heading != "Sign in" || p.State != "login_init" || p.Flow != "login" {
 		t.Fatalf("page = %q %q %q %q", p.Template, p.Heading, p.State, p.Flow)
 	}
-	if p.Context != ctx {
+	if !reflect.DeepEqual(p.Context, ctx) {
 		t.Errorf("context not carried: %+v", p.Context)
 	}
 	id := formsOf(p, "continue_with_login_identifier")
@@ -279,11 +280,11 @@ func TestBuildPayload(t *testing.T) {
 		image, secret  string
 		webauthn, kind string
 	}{
-		{name: "resend_after", payload: `{"resend_after":59}`, wait: 59, waitFor: "requesting a new code"},
-		{name: "retry_after fraction rounds up", payload: `{"retry_after":1.2}`, wait: 2, waitFor: "trying again"},
+		{name: "resend_after", payload: `{"resend_after":59}`, wait: 59, waitFor: "Please wait 59 seconds before requesting a new code."},
+		{name: "retry_after fraction rounds up", payload: `{"retry_after":1.2}`, wait: 2, waitFor: "Please wait 2 seconds before trying again."},
 		{name: "negative wait", payload: `{"retry_after":-3}`},
 		{name: "wait of wrong type", payload: `{"retry_after":"60"}`},
-		{name: "absurd wait is capped", payload: `{"retry_after":1e300}`, wait: maxWait, waitFor: "trying again"},
+		{name: "absurd wait is capped", payload: `{"retry_after":1e300}`, wait: maxWait, waitFor: "Please wait 86400 seconds before trying again."},
 		{name: "otp", payload: `{"otp_secret":"ABC","otp_image_source":"` + png + `"}`, image: png, secret: "ABC"},
 		{name: "otp javascript url", payload: `{"otp_secret":"ABC","otp_image_source":"javascript:alert(1)"}`, secret: "ABC"},
 		{name: "otp svg", payload: `{"otp_image_source":"data:image/svg+xml;base64,PHN2Zz4="}`},
@@ -297,8 +298,8 @@ func TestBuildPayload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Build("login", parse(t, `{"name":"s","status":200,"payload":`+tt.payload+`,"actions":{}}`), ctx)
-			if p.Wait != tt.wait || p.WaitFor != tt.waitFor {
-				t.Errorf("wait = %d %q, want %d %q", p.Wait, p.WaitFor, tt.wait, tt.waitFor)
+			if p.Wait != tt.wait || p.WaitText != tt.waitFor {
+				t.Errorf("wait = %d %q, want %d %q", p.Wait, p.WaitText, tt.wait, tt.waitFor)
 			}
 			if string(p.OTPImage) != tt.image || p.OTPSecret != tt.secret {
 				t.Errorf("otp = %q %q", p.OTPImage, p.OTPSecret)
@@ -498,8 +499,8 @@ func TestBuildProfileNothingDeletable(t *testing.T) {
 }
 
 func TestMessageAndLogout(t *testing.T) {
-	m := Message(ctx, "Backend down", "Try later.")
-	if m.Template != "message" || m.Heading != "Backend down" || m.Intro != "Try later." || len(m.Forms) != 0 {
+	m := Message(ctx, "page.api_down")
+	if m.Template != "message" || m.Heading != "Sign-in service unavailable" || !strings.HasPrefix(m.Intro, "The sign-in service could not be reached") || len(m.Forms) != 0 {
 		t.Errorf("message = %+v", m)
 	}
 	l := LogoutConfirm(ctx)

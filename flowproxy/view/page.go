@@ -5,6 +5,8 @@ package view
 import (
 	"html/template"
 	"slices"
+
+	"github.com/hankogate/hankogate/messages"
 )
 
 // Context is what the gateway knows about the request a page is built for.
@@ -20,6 +22,29 @@ type Context struct {
 	// LinkQuery is an encoded query string appended to cross links (login <-> register) so
 	// the return URL survives, e.g. "rd=%2Fadmin"; empty for none.
 	LinkQuery string
+
+	// Msg are the texts in the page's language (the zero value is English).
+	Msg messages.Messages
+	// Languages are links to this page in each language the gateway offers (none when it
+	// offers one).
+	Languages []Language
+	// Email is the address the last passcode went to, when the gateway knows it; the
+	// passcode page names it.
+	Email string
+	// BackURL is the site's address the account page links back to ("" for no link).
+	BackURL string
+	// Logo is the URL of the site's logo ("" for none).
+	Logo string
+	// Stylesheets are extra stylesheets after the gateway's own (the operator's css).
+	Stylesheets []string
+}
+
+// Language is one entry of the language switcher.
+type Language struct {
+	Tag     string // e.g. "de"
+	Name    string // the language's own name, e.g. "Deutsch"
+	Href    string // this page in that language
+	Current bool
 }
 
 // Names of the gateway's own form fields; no Flow API input starts with "_".
@@ -37,8 +62,8 @@ type Page struct {
 	Heading  string
 	Intro    string
 	Error    string // flow-level error message, shown at the top
-	Wait     int    // seconds from resend_after / retry_after, shown as a wait message
-	WaitFor  string // what the wait is for, completing "Please wait N seconds before ..."
+	Wait     int    // seconds from resend_after / retry_after
+	WaitText string // the wait message, e.g. "Please wait 30 seconds before requesting a new code."
 
 	// Forms are the page's forms in display order. On the account page, forms that act on
 	// one listed item (an e-mail, passkey, session, ...) sit in that item instead.
@@ -62,6 +87,13 @@ type Page struct {
 	// form-action policy.
 	Refresh string
 }
+
+// T is the page's text of a catalogue key, formatted with args (for templates:
+// {{$.T "profile.created" .CreatedAt}}).
+func (p *Page) T(key string, args ...any) string { return p.Msg.T(key, args...) }
+
+// Lang is the page's language tag, for <html lang>.
+func (p *Page) Lang() string { return p.Msg.Lang() }
 
 // NeedsJS reports whether some form of the page only works with the passkey script.
 func (p *Page) NeedsJS() bool {
@@ -189,6 +221,8 @@ type Profile struct {
 	Sessions     []ProfileSession
 	Identities   []ProfileIdentity
 	HasOTP       bool
+
+	msg messages.Messages // for the names of unnamed passkeys in button labels
 }
 
 type ProfileEmail struct {

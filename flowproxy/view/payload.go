@@ -54,13 +54,13 @@ func seconds(raw json.RawMessage) int {
 	return int(math.Ceil(math.Min(f, maxWait)))
 }
 
-// wait reads resend_after / retry_after.
+// wait reads resend_after / retry_after: the seconds and the catalogue key of the message.
 func wait(payload map[string]json.RawMessage) (int, string) {
 	if n := seconds(payload["resend_after"]); n > 0 {
-		return n, "requesting a new code"
+		return n, "wait.resend"
 	}
 	if n := seconds(payload["retry_after"]); n > 0 {
-		return n, "trying again"
+		return n, "wait.retry"
 	}
 	return 0, ""
 }

@@ -83,8 +83,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+// Writable checks that the database takes a write: it commits a change of nothing, which
+// still needs the write lock and a write to the file, so a read-only or full disk, a lost
+// file or a writer stuck holding the lock all show.
+func (s *Store) Writable(ctx context.Context) error {
+	return s.Tx(ctx, func(q Q) error {
+		_, err := q.q.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at
+			WHERE version = (SELECT MIN(version) FROM schema_migrations)`)
+		return err
+	})
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

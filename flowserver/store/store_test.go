@@ -120,3 +120,32 @@ func TestOptimisticFlowUpdateAndSessionLimit(t *testing.T) {
 		t.Fatal("flow deleted less than a day after expiry")
 	}
 }
+
+// Writable fails, within its context's deadline, while another process holds the write lock
+// (a stuck writer), and succeeds again once it is released.
+func TestWritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	ctx := context.Background()
+	s := openTemp(t, path)
+	defer s.Close()
+	if err := s.Writable(ctx); err != nil {
+		t.Fatalf("fresh database: %v", err)
+	}
+	other := openTemp(t, path)
+	defer other.Close()
+	tx, err := other.db.BeginTx(ctx, nil) // immediate: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := s.Writable(short); err == nil {
+		t.Fatal("Writable succeeded while another writer holds the lock")
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Writable(ctx); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
