@@ -76,6 +76,7 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 		return
 	case jwksPath:
 		g.serveJWKS(w, r)
+		return
 	case healthPath:
 		g.serveHealth(w, r)
 		return
