@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -58,7 +59,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //				password <password>
 //				tls none|starttls|tls
 //			}
-//			signup on|off
+//			signup on|off|domains <domains...>
 //			password on|off|optional
 //			passcode on|off
 //			passkey on|off
@@ -231,7 +232,7 @@ func unmarshalEmbedded(d *caddyfile.Dispenser) (*EmbeddedConfig, error) {
 		case "smtp":
 			e.SMTP, err = unmarshalSMTP(d)
 		case "signup":
-			e.Signup, err = onOff(d)
+			e.Signup, e.SignupDomains, err = signupArg(d)
 		case "password":
 			e.Password, e.PasswordOptional, err = passwordArg(d)
 		case "passcode":
@@ -365,6 +366,20 @@ func onOff(d *caddyfile.Dispenser) (*bool, error) {
 	}
 	b := v == "on"
 	return &b, nil
+}
+
+// signupArg reads on|off|domains <domains...>: domains is on, limited to those domains.
+func signupArg(d *caddyfile.Dispenser) (*bool, []string, error) {
+	args := d.RemainingArgs()
+	if len(args) > 1 && args[0] == "domains" {
+		on := true
+		return &on, args[1:], nil
+	}
+	if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+		return nil, nil, d.Errf("signup: unknown value %q (want on, off or domains <domains...>)", strings.Join(args, " "))
+	}
+	on := args[0] == "on"
+	return &on, nil, nil
 }
 
 // passwordArg reads on|off|optional: optional is on with password.optional.

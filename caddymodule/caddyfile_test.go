@@ -139,7 +139,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"cookie name twice", "hanko {\n\tcookie {\n\t\tname a\n\t\tname b\n\t}\n}", "cookie name: given more than once"},
 		{"embedded arg", "hanko {\n\tembedded x\n}", "wrong argument count"},
 		{"embedded unknown", "hanko {\n\tembedded {\n\t\tpostgres x\n\t}\n}", `unknown embedded option "postgres"`},
-		{"embedded signup", "hanko {\n\tembedded {\n\t\tsignup yes\n\t}\n}", `signup: unknown value "yes" (want on or off)`},
+		{"embedded signup", "hanko {\n\tembedded {\n\t\tsignup yes\n\t}\n}", `signup: unknown value "yes" (want on, off or domains <domains...>)`},
 		{"embedded mfa", "hanko {\n\tembedded {\n\t\tmfa always\n\t}\n}", `mfa: unknown value "always" (want off, optional or required)`},
 		{"embedded token", "hanko {\n\tembedded {\n\t\ttoken body\n\t}\n}", `token: unknown value "body" (want header or cookie)`},
 		{"embedded origins", "hanko {\n\tembedded {\n\t\torigins\n\t}\n}", "origins: missing argument"},

@@ -47,6 +47,9 @@ type EmbeddedConfig struct {
 	// KeyRotation replaces the session signing key when it is this old (unset: never; at
 	// least 1h). Replaced keys stay in the JWKS until the tokens they signed have expired.
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+	// SignupDomains limits registration to addresses of these domains (*.example.com: its
+	// subdomains). Needs signup on.
+	SignupDomains []string `json:"signup_domains,omitempty"`
 }
 
 // SMTPConfig names the mail server passcodes go through. Username and Password accept
@@ -83,6 +86,15 @@ func (e *EmbeddedConfig) serverConfig(repl *caddy.Replacer, prefix string) (flow
 		}
 	}
 	setIf(&cfg.Signup, e.Signup)
+	if len(e.SignupDomains) > 0 {
+		if domains, err := flowserver.NormalizeSignupDomains(e.SignupDomains); err != nil {
+			problem("signup domains", "%v", err)
+		} else if !cfg.Signup {
+			problem("signup domains", "needs signup on")
+		} else {
+			cfg.SignupDomains = domains
+		}
+	}
 	setIf(&cfg.Password, e.Password)
 	setIf(&cfg.PasswordOptional, e.PasswordOptional)
 	if cfg.PasswordOptional && !cfg.Password {

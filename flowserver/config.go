@@ -45,8 +45,8 @@ type Config struct {
 	// Open and hourly. Replaced keys stay in the JWKS, and tokens they signed stay valid,
 	// until those tokens have expired (SessionLifetime after the replacement, plus a
 	// margin of about an hour); then they are deleted. Processes sharing the database
-	// accept a rotated key at once, and sign with it from their next hourly check at the
-	// latest. See also Server.RotateSigningKey.
+	// accept a rotated key at once, and sign with it from their next key watch (within a
+	// minute). See also Server.RotateSigningKey.
 	KeyRotation time.Duration
 	Logger      *zap.Logger
 	Now         func() time.Time // tests; default time.Now
@@ -54,6 +54,11 @@ type Config struct {
 	// (tests capture codes with it). Mails reach it through the outbox, after the step
 	// that made them committed.
 	Mailer Mailer
+
+	// SignupDomains, when set, limits registration (with Signup on) to addresses of these
+	// domains; "*.example.com" stands for the subdomains of example.com. Other addresses get
+	// value_invalid_error on the email input of registration_init.
+	SignupDomains []string
 }
 
 // SMTPConfig names the mail server passcodes are sent through.

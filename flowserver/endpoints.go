@@ -172,15 +172,25 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 	defer close(s.cleanupDone)
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
+	watch := time.NewTicker(keyWatchInterval)
+	defer watch.Stop()
 	lastKeys := time.Now() // Open did the first key check
 	for {
 		if _, err := s.deleteExpired(s.baseCtx); err != nil && s.baseCtx.Err() == nil {
 			s.log.Warn("delete expired rows", zap.Error(err))
 		}
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-stop:
+				return
+			case <-watch.C:
+				if err := s.watchKeys(s.baseCtx); err != nil {
+					s.log.Warn("signing key reload", zap.Error(err))
+				}
+			case <-t.C:
+				break wait
+			}
 		}
 		if time.Since(lastKeys) >= maintenanceInterval-cleanupInterval/2 {
 			lastKeys = time.Now()

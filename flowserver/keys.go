@@ -103,7 +103,7 @@ func (s *Server) maintainKeys(ctx context.Context) error { return s.updateKeys(c
 // Tokens signed by older keys stay valid until they expire, because the older keys stay
 // published until then; remove a compromised key with RemoveSigningKey (which ends every
 // session token it signed). Other processes on the same database accept the new key at
-// once and sign with it after their next maintenance tick (at most an hour) at the latest.
+// once and sign with it after their next key watch (within a minute).
 func (s *Server) RotateSigningKey(ctx context.Context) error {
 	if err := s.updateKeys(ctx, true); err != nil {
 		return fmt.Errorf("flowserver: rotate signing key: %w", err)
@@ -112,7 +112,7 @@ func (s *Server) RotateSigningKey(ctx context.Context) error {
 }
 
 // RemoveSigningKey deletes a replaced key at once: tokens it signed no longer verify here
-// (other processes on the database drop it at their next maintenance tick; relying parties
+// (other processes on the database drop it at their next key watch; relying parties
 // may cache the JWKS for its max-age of 10 minutes). The key that signs cannot be removed;
 // call RotateSigningKey first.
 func (s *Server) RemoveSigningKey(ctx context.Context, kid string) error {

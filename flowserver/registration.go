@@ -20,6 +20,10 @@ func (s *Server) registerRegistration(r *registry) {
 		run: func(c *Ctx) error {
 			d := c.Data()
 			d.Email = c.Input("email")
+			if !s.signupAllowed(d.Email) {
+				c.InputError("email", errSignupDomain)
+				return nil
+			}
 			_, err := c.Q().EmailByAddress(c.Context(), d.Email)
 			switch {
 			case err == nil:

@@ -98,6 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 
 func (cfg Config) withDefaults() (Config, error) {
 	def := DefaultConfig()
+	var err error
 	if cfg.DBPath == "" {
 		return cfg, fmt.Errorf("flowserver: DBPath is required")
 	}
@@ -129,6 +130,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = def.SessionLifetime
+	}
+	if cfg.SignupDomains, err = NormalizeSignupDomains(cfg.SignupDomains); err != nil {
+		return cfg, fmt.Errorf("flowserver: %w", err)
 	}
 	if cfg.KeyRotation != 0 && cfg.KeyRotation < MinKeyRotation {
 		return cfg, fmt.Errorf("flowserver: KeyRotation %v is below the minimum of %v (0 turns rotation off)", cfg.KeyRotation, MinKeyRotation)

@@ -109,6 +109,16 @@ func userHandle(userID string) ([]byte, error) {
 	return b, nil
 }
 
+// credentialUserHandle is the user handle the authenticator of a passkey holds: the user id's
+// bytes, or for a credential imported with its own user handle that handle's bytes (as Hanko
+// resolves such credentials).
+func credentialUserHandle(c *store.Credential) ([]byte, error) {
+	if c.UserHandle != "" {
+		return []byte(c.UserHandle), nil
+	}
+	return userHandle(c.UserID)
+}
+
 var b64url = base64.RawURLEncoding
 
 // libCredential converts a stored credential for go-webauthn.
@@ -369,11 +379,16 @@ func (s *Server) finishAssertion(c *Ctx, kind string, raw json.RawMessage) (*sto
 			return nil, errCredentialMFAOnly, nil
 		}
 		handler := func(rawID, handle []byte) (webauthn.User, error) {
-			owner, err := userHandle(sc.UserID)
+			owner, err := credentialUserHandle(sc)
 			if err != nil || !bytes.Equal(owner, handle) {
 				return nil, errors.New("user handle does not match the credential's owner")
 			}
-			return s.loadWAUser(c, sc.UserID, false)
+			u, err := s.loadWAUser(c, sc.UserID, false)
+			if err != nil {
+				return nil, err
+			}
+			u.handle = owner
+			return u, nil
 		}
 		_, verified, err = rp.ValidatePasskeyLogin(handler, cer.Session, parsed)
 	} else {

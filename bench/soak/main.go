@@ -5,7 +5,7 @@
 //
 // The backend is an embedded-backend server (flowserver) in this process behind a TCP proxy
 // that can refuse connections ("stopped"); the gateway is a separate hankogate process
-// pointed at the proxy with `api`. Sessions are real: one user registers and then signs in
+// pointed at the proxy with `api`. Sessions are real: a user per 4 sessions registers and signs in
 // once per session through the gateway's pages. Some sessions are signed out before the run
 // and their cookies replayed during it, with forged cookies, to prove that nothing without a
 // valid session reaches the upstream.
@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,6 +234,9 @@ func (s *soak) run(requests, sessions, revoked, rate int, stopFor time.Duration)
 		s.upstream.violations.Load(), s.upstream.reached.Load())
 	fmt.Printf("gateway goroutines: %d before, %d after; heap after GC: %.1f MB before, %.1f MB after\n",
 		base.goroutines, after.goroutines, base.heapMB(), after.heapMB())
+	for _, g := range after.grown(base) {
+		fmt.Println("   goroutines", g)
+	}
 	for _, l := range strings.Split(string(metrics), "\n") {
 		if strings.HasPrefix(l, "hankogate_session_") || strings.HasPrefix(l, "hankogate_requests_total") {
 			fmt.Println("  ", l)
@@ -329,7 +333,13 @@ func (s *soak) startBackend(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	go func() { _ = http.Serve(ln, server) }()
+	// The gateway is this backend's only peer and relays each client's address as
+	// X-Forwarded-For; believe it, so per-address limits see the soak's many clients.
+	trusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ",")
+		server.ServeHTTP(w, flowserver.WithClientIP(r, strings.TrimSpace(ip)))
+	})
+	go func() { _ = http.Serve(ln, trusted) }()
 	s.proxy = &pausableProxy{addr: fmt.Sprintf("127.0.0.1:%d", s.proxyPort), target: ln.Addr().String()}
 	return s.proxy.start()
 }
@@ -418,6 +428,41 @@ func (s *soak) adminGet(path string) ([]byte, error) {
 type gatewayStats struct {
 	goroutines int
 	heap       uint64
+	stacks     map[string]int // goroutine count per stack (function names), from the debug=1 dump
+}
+
+// grown lists the stacks that have more goroutines in g than in base, to say what grew.
+func (g gatewayStats) grown(base gatewayStats) []string {
+	var out []string
+	for stack, n := range g.stacks {
+		if d := n - base.stacks[stack]; d > 0 {
+			out = append(out, fmt.Sprintf("+%d (%d -> %d): %s", d, base.stacks[stack], n, stack))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseStacks groups a debug=1 goroutine dump ("N @ pcs" then "#\tpc func+off file:line")
+// by the chain of function names.
+func parseStacks(dump string) map[string]int {
+	stacks := map[string]int{}
+	for _, block := range strings.Split(dump, "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		var n int
+		if _, err := fmt.Sscanf(lines[0], "%d @", &n); err != nil {
+			continue
+		}
+		var funcs []string
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" {
+				fn, _, _ := strings.Cut(f[2], "+")
+				funcs = append(funcs, fn)
+			}
+		}
+		stacks[strings.Join(funcs, " < ")] += n
+	}
+	return stacks
 }
 
 func (g gatewayStats) heapMB() float64 { return float64(g.heap) / (1 << 20) }
@@ -436,6 +481,7 @@ func (s *soak) gatewayStats() (gatewayStats, error) {
 	if _, err := fmt.Sscanf(first, "goroutine profile: total %d", &st.goroutines); err != nil {
 		return st, fmt.Errorf("goroutine profile: %q", first)
 	}
+	st.stacks = parseStacks(string(g))
 	vars, err := s.adminGet("/debug/vars")
 	if err != nil {
 		return st, err
@@ -452,35 +498,20 @@ func (s *soak) gatewayStats() (gatewayStats, error) {
 	return st, nil
 }
 
-// signIn registers one user and signs it in n times, each in a fresh browser; it returns
-// the n session cookies ("name=value") and their browsers.
+// perUser is how many sessions the soak opens per user: the embedded backend keeps at most
+// five per user (flowserver sessionLimit) and registration itself opens one.
+const perUser = 4
+
+// signIn registers ceil(n/perUser) users and signs each in up to perUser times, each in a
+// fresh browser; it returns the n session cookies ("name=value") and their browsers.
 func (s *soak) signIn(ctx context.Context, n int) ([]string, []*testbrowser.Browser, error) {
-	const email, password = "soak@example.com", "soak password 0123"
-	b, err := testbrowser.New(s.site(), testbrowser.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := b.Get(ctx, "/.hanko/register")
-	if err == nil {
-		p, err = b.Follow(ctx, p)
-	}
-	if err == nil {
-		_, err = b.CompleteFlow(ctx, p, []testbrowser.Step{
-			{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
-			{Action: "verify_passcode", Values: func(*testbrowser.Page) (map[string]string, error) {
-				select {
-				case body := <-s.mails:
-					return map[string]string{"code": testsmtp.PasscodeFrom(body)}, nil
-				case <-time.After(time.Minute):
-					return nil, errors.New("no passcode mail")
-				}
-			}},
-			{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
-			{Action: "skip"},
-		})
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("registration: %w", err)
+	const password = "soak password 0123"
+	email := func(u int) string { return fmt.Sprintf("soak%d@example.com", u) }
+	for u := range (n + perUser - 1) / perUser {
+		// Each from its own address: the backend limits passcode mails per client address.
+		if err := s.register(ctx, email(u), password, net.IPv4(127, 1, byte(u/250), byte(1+u%250))); err != nil {
+			return nil, nil, fmt.Errorf("registration %d: %w", u, err)
+		}
 	}
 	cookies := make([]string, n)
 	browsers := make([]*testbrowser.Browser, n)
@@ -494,7 +525,7 @@ func (s *soak) signIn(ctx context.Context, n int) ([]string, []*testbrowser.Brow
 			// A sign-in can fail on a loaded machine (a Flow API call past its bound); the run
 			// needs its sessions, not a perfect sign-in record.
 			for range 3 {
-				if cookies[i], browsers[i], errs[i] = s.login(ctx, email, password, sourceIP(i)); errs[i] == nil {
+				if cookies[i], browsers[i], errs[i] = s.login(ctx, email(i/perUser), password, sourceIP(i)); errs[i] == nil {
 					break
 				}
 			}
@@ -502,6 +533,35 @@ func (s *soak) signIn(ctx context.Context, n int) ([]string, []*testbrowser.Brow
 	}
 	wg.Wait()
 	return cookies, browsers, errors.Join(errs...)
+}
+
+// register signs a new user up through the gateway's pages (passcode from the SMTP sink).
+func (s *soak) register(ctx context.Context, email, password string, ip net.IP) error {
+	b, err := testbrowser.New(s.site(), testbrowser.Options{SourceIP: ip})
+	if err != nil {
+		return err
+	}
+	p, err := b.Get(ctx, "/.hanko/register")
+	if err == nil {
+		p, err = b.Follow(ctx, p)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = b.CompleteFlow(ctx, p, []testbrowser.Step{
+		{Action: "register_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "verify_passcode", Values: func(*testbrowser.Page) (map[string]string, error) {
+			select {
+			case body := <-s.mails:
+				return map[string]string{"code": testsmtp.PasscodeFrom(body)}, nil
+			case <-time.After(time.Minute):
+				return nil, errors.New("no passcode mail")
+			}
+		}},
+		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
+		{Action: "skip"},
+	})
+	return err
 }
 
 // sourceIP is sign-in i's loopback address, 127.0.1.1 onwards: the backend limits password

@@ -92,7 +92,7 @@ func (s *site) start() *gatewaytest.Process {
 	reverse_proxy %s
 }
 `, admin, s.global, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
-	gw := startGateway(s.t, s.home, fmt.Sprintf("gateway-%d", s.starts), config)
+	gw := startGateway(s.t, s.home, s.configName(), config)
 	gw.Admin = admin
 	return gw
 }
@@ -142,6 +142,9 @@ func assertNotLogged(t *testing.T, gw *gatewaytest.Process, secrets map[string]s
 		}
 	}
 }
+
+// configName names the config of the latest start (its file is <home>/<name>.Caddyfile).
+func (s *site) configName() string { return fmt.Sprintf("gateway-%d", s.starts) }
 
 // db is the site's SQLite file.
 func (s *site) db() string { return filepath.Join(s.home.Dir, "users.db") }

@@ -66,6 +66,11 @@ func (q Q) CreateSession(ctx context.Context, s *Session, limit int) error {
 	if err != nil {
 		return fmt.Errorf("store: create session: %w", err)
 	}
+	// users list shows when a user last signed in, also after the session has expired.
+	_, err = q.q.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, micro(s.CreatedAt), s.UserID)
+	if err != nil {
+		return fmt.Errorf("store: record sign-in: %w", err)
+	}
 	_, err = q.q.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id NOT IN
 		(SELECT id FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?)`, s.UserID, s.UserID, limit)
 	if err != nil {

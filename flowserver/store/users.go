@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -9,8 +10,11 @@ import (
 // User is a user account.
 type User struct {
 	ID        string
+	Username  string // optional; unique regardless of case
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// LastSignIn is when a session was last issued to the user (nil: never).
+	LastSignIn *time.Time
 }
 
 // Email is an e-mail address of a user.
@@ -26,21 +30,40 @@ type Email struct {
 
 // CreateUser inserts a user.
 func (q Q) CreateUser(ctx context.Context, u *User) error {
-	return q.exec(ctx, "create user", `INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?)`,
-		u.ID, micro(u.CreatedAt), micro(u.UpdatedAt))
+	var username any
+	if u.Username != "" {
+		username = u.Username
+	}
+	return q.exec(ctx, "create user", `INSERT INTO users (id, username, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+		u.ID, username, micro(u.CreatedAt), micro(u.UpdatedAt))
+}
+
+const userColumns = `id, username, created_at, updated_at, last_sign_in_at`
+
+func scanUser(scan func(...any) error) (*User, error) {
+	var u User
+	var username sql.NullString
+	var created, updated int64
+	var signIn sql.NullInt64
+	if err := scan(&u.ID, &username, &created, &updated, &signIn); err != nil {
+		return nil, err
+	}
+	u.Username = username.String
+	u.CreatedAt, u.UpdatedAt = fromMicro(created), fromMicro(updated)
+	if signIn.Valid {
+		t := fromMicro(signIn.Int64)
+		u.LastSignIn = &t
+	}
+	return &u, nil
 }
 
 // GetUser loads a user by id.
 func (q Q) GetUser(ctx context.Context, id string) (*User, error) {
-	var u User
-	var created, updated int64
-	err := q.q.QueryRowContext(ctx, `SELECT id, created_at, updated_at FROM users WHERE id = ?`, id).
-		Scan(&u.ID, &created, &updated)
+	u, err := scanUser(q.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id).Scan)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	u.CreatedAt, u.UpdatedAt = fromMicro(created), fromMicro(updated)
-	return &u, nil
+	return u, nil
 }
 
 // CreateEmail inserts an e-mail address (addresses are unique).

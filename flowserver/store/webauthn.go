@@ -25,10 +25,13 @@ type Credential struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	LastUsedAt      *time.Time
+	// UserHandle is the user handle the authenticator returns when it is not the 16 bytes of
+	// the user id (credentials imported from another system); empty otherwise.
+	UserHandle string
 }
 
 const credentialColumns = `id, user_id, name, public_key, attestation_type, aaguid, sign_count, transports,
-	backup_eligible, backup_state, mfa_only, created_at, updated_at, last_used_at`
+	backup_eligible, backup_state, mfa_only, created_at, updated_at, last_used_at, user_handle`
 
 func scanCredential(scan func(...any) error) (*Credential, error) {
 	var c Credential
@@ -36,11 +39,12 @@ func scanCredential(scan func(...any) error) (*Credential, error) {
 	var transports string
 	var created, updated int64
 	var used sql.NullInt64
+	var handle sql.NullString
 	if err := scan(&c.ID, &c.UserID, &name, &c.PublicKey, &c.AttestationType, &c.AAGUID, &c.SignCount, &transports,
-		&c.BackupEligible, &c.BackupState, &c.MFAOnly, &created, &updated, &used); err != nil {
+		&c.BackupEligible, &c.BackupState, &c.MFAOnly, &created, &updated, &used, &handle); err != nil {
 		return nil, err
 	}
-	c.Name = name.String
+	c.Name, c.UserHandle = name.String, handle.String
 	if err := json.Unmarshal([]byte(transports), &c.Transports); err != nil {
 		return nil, fmt.Errorf("store: credential transports: %w", err)
 	}
@@ -58,17 +62,20 @@ func (q Q) CreateCredential(ctx context.Context, c *Credential) error {
 	if err != nil {
 		return fmt.Errorf("store: credential transports: %w", err)
 	}
-	var name, lastUsed any
+	var name, lastUsed, handle any
 	if c.Name != "" {
 		name = c.Name
+	}
+	if c.UserHandle != "" {
+		handle = c.UserHandle
 	}
 	if c.LastUsedAt != nil {
 		lastUsed = micro(*c.LastUsedAt)
 	}
 	_, err = q.q.ExecContext(ctx, `INSERT INTO webauthn_credentials (`+credentialColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.UserID, name, c.PublicKey, c.AttestationType, c.AAGUID, c.SignCount, string(transports),
-		b2i(c.BackupEligible), b2i(c.BackupState), b2i(c.MFAOnly), micro(c.CreatedAt), micro(c.UpdatedAt), lastUsed)
+		b2i(c.BackupEligible), b2i(c.BackupState), b2i(c.MFAOnly), micro(c.CreatedAt), micro(c.UpdatedAt), lastUsed, handle)
 	if err != nil {
 		return fmt.Errorf("store: create credential: %w", err)
 	}

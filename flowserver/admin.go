@@ -1,0 +1,53 @@
+package flowserver
+
+import (
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// Checks shared with the operator's tools (flowserver/useradmin, flowserver/transfer), so
+// that what they write is exactly what the flows accept.
+
+// ValidEmail reports whether address is an e-mail address the flows accept (as entered:
+// compare lower-cased).
+func ValidEmail(address string) bool {
+	return len(address) <= emailMaxLength && emailPattern.MatchString(address)
+}
+
+// usernameMaxLength bounds usernames written by the operator's tools.
+const usernameMaxLength = 255
+
+// ValidUsername reports whether a username can be stored: valid UTF-8, at most 255 bytes,
+// no spaces or control characters.
+func ValidUsername(username string) bool {
+	if username == "" || len(username) > usernameMaxLength || !utf8.ValidString(username) {
+		return false
+	}
+	for _, r := range username {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidTOTPSecret reports whether secret is a TOTP secret the login's otp_code_validate can
+// use (base32, 30-second period, SHA-1, 6 digits).
+func ValidTOTPSecret(secret string) bool {
+	if secret == "" {
+		return false
+	}
+	_, err := totp.GenerateCodeCustom(secret, time.Unix(0, 0),
+		totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	return err == nil
+}
+
+// NewUserID returns a new random (version 4) user id.
+func NewUserID() (string, error) { return newUUID() }
+
+// IsUUID reports whether s is a UUID in canonical text form (any case).
+func IsUUID(s string) bool { return isUUID(s) }
