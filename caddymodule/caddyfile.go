@@ -71,9 +71,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			expose <path>
 //			key_rotation <duration>
 //		}
+//		allow emails|domains|users <values...>
+//		allow claim <name> <values...>
+//		deny emails|domains|users <values...>
+//		deny claim <name> <values...>
+//		require amr <methods...>
+//		require max_age <duration>
+//		assertion <header>
 //	}
 //
-// public, header and redirect_hosts may be repeated, and so may hash_key and block_key for
+// public, header, redirect_hosts, allow, deny and require may be repeated, and so may hash_key and block_key for
 // key rotation: the n-th hash_key pairs with the n-th block_key, the first pair encodes new
 // cookies and every pair decodes.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -131,6 +138,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.CacheSize, err = positiveIntArg(d)
 		case "embedded":
 			h.Embedded, err = unmarshalEmbedded(d)
+		case "allow", "deny":
+			var m RuleMatch
+			if m, err = unmarshalMatch(d); err == nil && option == "allow" {
+				h.Allow = append(h.Allow, m)
+			} else if err == nil {
+				h.Deny = append(h.Deny, m)
+			}
+		case "require":
+			err = h.unmarshalRequire(d)
+		case "assertion":
+			h.Assertion, err = singleArg(d)
 		default:
 			return d.Errf("unknown hanko option %q", option)
 		}
@@ -279,7 +297,7 @@ func unmarshalSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 // once refuses an option given twice in one block (repeatable options don't call it).
 func once(d *caddyfile.Dispenser, seen map[string]bool, option string) error {
 	switch option {
-	case "public", "header", "redirect_hosts", "cookie hash_key", "cookie block_key":
+	case "public", "header", "redirect_hosts", "cookie hash_key", "cookie block_key", "allow", "deny", "require":
 		return nil
 	}
 	if seen[option] {

@@ -40,6 +40,8 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 		AllowedRedirectHosts: h.RedirectHosts,
 		APITimeout:           time.Duration(h.Timeout),
 		Revalidate:           time.Duration(h.Revalidate),
+		Rules:                h.rulesConfig(),
+		AssertionHeader:      h.Assertion,
 		CacheSize:            h.CacheSize,
 	}
 	if h.Grace != nil {

@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy"
-	"github.com/hankogate/hankogate/flowproxy/flowclient"
 )
 
 func init() {
@@ -66,11 +64,26 @@ type Handler struct {
 	// Embedded configures the embedded backend; only allowed without API.
 	Embedded *EmbeddedConfig `json:"embedded,omitempty"`
 
-	logger   *zap.Logger
-	gateway  *flowproxy.Gateway
-	embedded *embeddedBackend // nil with a remote API
-	metrics  *metrics
-	strip    *identityStrip // in front of the server's routes
+	// Allow lists who may pass (any line matching suffices); none means every signed-in
+	// user. Deny wins over Allow.
+	Allow []RuleMatch `json:"allow,omitempty"`
+	Deny  []RuleMatch `json:"deny,omitempty"`
+	// RequireAMR lists requirements on how the session was obtained (JWT amr): every line
+	// must hold, a line holds when any of its methods was used.
+	RequireAMR [][]string `json:"require_amr,omitempty"`
+	// MaxAge is how long ago the user may have signed in at most.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+
+	// Assertion names the upstream request header that carries a short-lived ES256 JWT
+	// signed by the gateway about the session (keys at <prefix>/jwks.json).
+	Assertion string `json:"assertion,omitempty"`
+
+	logger    *zap.Logger
+	route     *flowproxy.Route // this handler's public paths and rules on the shared gateway
+	sharedKey string           // the gateway's key in gateways
+	embedded  *embeddedBackend // nil with a remote API
+	metrics   *metrics
+	strip     *identityStrip // in front of the server's routes
 }
 
 // CookieConfig configures the session cookie (the gateway's other cookies derive from it).
@@ -108,7 +121,8 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // touches the network, so the host only has to be well-formed.
 const embeddedAPIURL = "http://hankogate.embedded"
 
-// Provision checks the config, opens the embedded backend if needed and builds the gateway.
+// Provision checks the config, builds or joins the site's gateway (opening the embedded
+// backend if needed) and compiles this handler's route.
 // Caddy calls Validate only after Provision, so Provision reports every config problem
 // before it touches storage or opens anything.
 func (h *Handler) Provision(ctx caddy.Context) error {
@@ -117,41 +131,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := built.gateway
 
 	h.metrics, err = newMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return err
 	}
-
-	if len(cfg.Cookie.Keys) == 0 {
-		if cfg, err = withStoredKeys(ctx, ctx.Storage(), cfg); err != nil {
-			return err
-		}
+	var shared *sharedGateway
+	if h.sharedKey, shared, err = h.shareGateway(ctx, built); err != nil {
+		return err
 	}
-
-	if built.embedded != nil {
-		ecfg := *built.embedded
-		ecfg.Logger = h.logger.Named("embedded")
-		if h.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
-			return err
-		}
-		cfg.Transport = flowclient.HandlerTransport(h.embedded.inProcess())
-	}
-	cfg.Transport = h.metrics.instrument(cfg.Transport)
-	cfg.Logger = h.logger
-	cfg.ClientIP = clientIP
-	cfg.TrustForwarded = fromTrustedProxy
-	cfg.OnAuthenticated = setAuthPlaceholders
-	audit := &auditLog{log: h.logger.Named("audit"), metrics: h.metrics}
-	cfg.OnRejected = h.metrics.rejected
-	audit.hook(&cfg)
-	cfg.Sessions = h.metrics
-
-	if h.gateway, err = flowproxy.New(cfg); err != nil {
+	h.embedded = shared.embedded
+	if h.route, err = shared.gateway.NewRoute(built.gateway.Public, built.gateway.Rules); err != nil {
 		return fmt.Errorf("hanko: %w", err)
 	}
-	h.strip, err = installIdentityStrip(ctx, h.gateway.IdentityHeaders())
+	h.strip, err = installIdentityStrip(ctx, shared.gateway.IdentityHeaders())
 	return err
 }
 
@@ -161,24 +154,17 @@ func (h *Handler) Validate() error {
 	return err
 }
 
-// Cleanup releases what Provision opened. The embedded backend stays open while another
-// loaded config still uses it.
+// Cleanup releases what Provision opened: the shared gateway closes (with the embedded
+// backend, unless another loaded config still uses that) when its last handler is cleaned up.
 func (h *Handler) Cleanup() error {
 	// Fields are cleared so a second call cannot release another config's pool reference.
-	var errs []error
-	if h.gateway != nil {
-		if err := h.gateway.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("hanko: closing gateway: %w", err))
-		}
-		h.gateway = nil
+	h.embedded, h.route = nil, nil
+	if h.sharedKey == "" {
+		return nil
 	}
-	if h.embedded != nil {
-		if err := h.embedded.release(); err != nil {
-			errs = append(errs, err)
-		}
-		h.embedded = nil
-	}
-	return errors.Join(errs...)
+	_, err := gateways.Delete(h.sharedKey)
+	h.sharedKey = ""
+	return err
 }
 
 // ServeHTTP hands the request to the gateway, which calls next only for requests allowed
@@ -191,7 +177,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	tr := &tracker{statusWriter: statusWriter{ResponseWriter: w}, next: next, metrics: h.metrics}
-	err := h.gateway.ServeHTTP(&tr.statusWriter, r, tr.forward)
+	err := h.route.ServeHTTP(&tr.statusWriter, r, tr.forward)
 	if !tr.forwarded {
 		h.metrics.countAnswered(tr.status)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
@@ -46,6 +47,7 @@ type authEntry struct {
 	key      string // the cookie value
 	data     session.Data
 	identity Identity
+	subject  rules.Subject // what route rules look at
 	headers  []headerValue
 
 	// Times in unix nanoseconds. Before refreshAt the session is admitted as is; before
@@ -59,6 +61,7 @@ type authEntry struct {
 	retryAt    atomic.Int64
 	failing    atomic.Bool // the last check could not get an answer
 	check      atomic.Pointer[sessionCheck]
+	assertion  atomic.Pointer[signedAssertion] // nil until the first upstream request
 }
 
 type headerValue struct {
@@ -159,6 +162,7 @@ func (g *Gateway) newAuthEntry(d session.Data, claims session.Claims) *authEntry
 		SessionID: d.SessionID,
 		Claims:    claims,
 	}
+	e.subject = rules.NewSubject(claims)
 	for _, h := range g.cfg.Headers {
 		name := h.Claim
 		if alias, ok := claimAliases[name]; ok {
@@ -365,6 +369,7 @@ func (g *Gateway) applyIdentity(r *http.Request, e *authEntry) {
 	for _, h := range e.headers {
 		r.Header[h.key] = h.value
 	}
+	g.assert(r.Header, e, r.Host, r.TLS != nil)
 	if g.cfg.OnAuthenticated != nil {
 		g.cfg.OnAuthenticated(r, e.identity)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowproxy/assertion"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 	"github.com/hankogate/hankogate/messages"
 )
@@ -46,6 +48,9 @@ type Config struct {
 
 	// Public lists path patterns (Caddy path matcher semantics) reachable without a session.
 	Public []string
+	// Rules decide which signed-in users pass (see package rules); empty lets all pass.
+	// Routes made with Gateway.NewRoute carry their own.
+	Rules rules.Config
 	// Headers maps identity claims to upstream request headers; nil means DefaultHeaders.
 	Headers []HeaderMapping
 	// AllowedRedirectHosts lists hosts (besides the request's own site) a return URL may name.
@@ -64,6 +69,15 @@ type Config struct {
 	// the default (10,000).
 	CacheSize int
 
+	// AssertionHeader names the upstream request header carrying a short-lived JWT signed
+	// by Assertions about the session (see package assertion); "" for none. The header is
+	// stripped from client requests like the identity headers.
+	AssertionHeader string
+	Assertions      *assertion.Signer
+
+	// TrustedProxy reports whether a request comes from a proxy whose X-Forwarded-* headers
+	// may describe the request <prefix>/verify answers for; nil trusts none.
+	TrustedProxy func(*http.Request) bool
 	// ClientIP returns the client address to relay to Hanko as X-Forwarded-For; nil means
 	// the request's RemoteAddr host.
 	ClientIP func(*http.Request) string

@@ -71,6 +71,7 @@ func (g *Gateway) showFlow(w http.ResponseWriter, r *http.Request, flow string) 
 	if rd == "" && st != nil {
 		rd = st.Return
 	}
+	c.stepUp = g.requestedStepUp(r, flow)
 	g.startFlow(w, r, c, flow, bearer, g.cleanReturn(r, rd), "", nojs)
 }
 
@@ -122,7 +123,11 @@ func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, f
 			return
 		}
 	}
-	g.begin(w, r, c, &flowState{Flow: flow, Return: rd, Notice: notice}, res.Response)
+	st := &flowState{Flow: flow, Return: rd, Notice: notice, StepUp: c.stepUp}
+	if st.StepUp != nil && notice == "" {
+		st.Notice = st.StepUp.notice()
+	}
+	g.begin(w, r, c, st, res.Response)
 }
 
 // answerPreflight answers a stored preflight for a browser without JavaScript.
@@ -138,7 +143,7 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, st.Notice, true)
 		return
 	}
-	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert}, res.Response)
+	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert, StepUp: st.StepUp}, res.Response)
 }
 
 // begin stores and renders the first state of a flow; st carries everything but Resp.
@@ -236,7 +241,7 @@ func (g *Gateway) page(c pageCtx, st *flowState) *view.Page {
 	// Notices and alerts are catalogue keys until here.
 	c.Notice, c.Alert = c.Msg.T(c.Notice), c.Msg.T(c.Alert)
 	c.Email = st.Email
-	p := view.Build(st.Flow, st.Resp, c.Context)
+	p := view.Build(st.Flow, st.StepUp.offered(st.Resp), c.Context)
 	switch {
 	case st.Resp.Name == flowapi.StatePreflight:
 		p.NoScriptRefresh = c.Path + "?" + noJSParam + "=1"
@@ -262,7 +267,7 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		return
 	}
 	name := r.PostForm.Get(view.ActionField)
-	action := st.Resp.Actions[name]
+	action := st.StepUp.offered(st.Resp).Actions[name]
 	if name == "" || action == nil || view.GatewayActions[name] {
 		if flow == flowapi.FlowProfile {
 			// The account page is never shown from a stored answer: ask the backend anew.
@@ -354,6 +359,7 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 			// starts over; anything else continues without passkeys rather than in a loop.
 			notice, nojs = st.Notice, code != flowapi.ErrFlowExpired
 		}
+		c.stepUp = st.StepUp
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, cmp.Or(carry.Alert, notice), nojs)
 		return
 	}
@@ -361,7 +367,7 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 		g.cfg.OnRejected(r, st.Flow, resp.Status)
 	}
 	next := &flowState{Flow: st.Flow, Resp: resp, Return: st.Return, Verifier: carry.Verifier, Alert: carry.Alert,
-		Email: cmp.Or(carry.Email, st.Email)}
+		Email: cmp.Or(carry.Email, st.Email), StepUp: st.StepUp}
 	if fromPreflight {
 		next.Notice, next.Alert = st.Notice, cmp.Or(next.Alert, st.Alert)
 	}
@@ -439,6 +445,11 @@ func (g *Gateway) succeed(w http.ResponseWriter, r *http.Request, st *flowState,
 	g.log.Info("signed in", zap.String("flow", st.Flow), zap.String("user_id", d.UserID), zap.String("session_id", d.SessionID))
 	if g.cfg.OnSignedIn != nil {
 		g.cfg.OnSignedIn(r, st.Flow, e.identity)
+	}
+	g.replaced(r, d.SessionID)
+	if !st.StepUp.requirement().Satisfied(e.subject.AMR) {
+		g.unmet(w, r, st.StepUp, st.Return)
+		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }

@@ -2,11 +2,9 @@ package flowproxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/hankogate/hankogate/flowproxy/loglimit"
 	"github.com/hankogate/hankogate/flowproxy/lru"
 	"github.com/hankogate/hankogate/flowproxy/redirect"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/session"
 	"github.com/hankogate/hankogate/flowproxy/view"
 	"github.com/hankogate/hankogate/templates"
@@ -49,10 +48,12 @@ type Gateway struct {
 	brand    branding
 	csp      string // the pages' Content-Security-Policy
 
-	public   *access.Paths
-	identity *access.HeaderNames
-	attrs    cookies.Attrs
-	names    cookieNames
+	route *Route // the routes of cfg.Public and cfg.Rules, for ServeHTTP
+	// assertionKey is the canonical AssertionHeader.
+	assertionKey string
+	identity     *access.HeaderNames
+	attrs        cookies.Attrs
+	names        cookieNames
 
 	sessionCodec *session.Codec
 	stateCodec   *stateCodec
@@ -110,9 +111,9 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading templates: %w", err)
 	}
-	public, err := access.NewPaths(cfg.Public)
-	if err != nil {
-		return nil, fmt.Errorf("public: %w", err)
+	names := headerNames(cfg.Headers)
+	if cfg.AssertionHeader != "" {
+		names = append(names, cfg.AssertionHeader)
 	}
 	pairs := make([][]byte, 0, 2*len(cfg.Cookie.Keys))
 	for _, k := range cfg.Cookie.Keys {
@@ -149,8 +150,7 @@ func New(cfg Config) (*Gateway, error) {
 			next: http.StripPrefix(cfg.Prefix+"/assets/", http.FileServerFS(templates.Assets))},
 		brand:        brand,
 		csp:          csp,
-		public:       public,
-		identity:     access.NewHeaderNames(headerNames(cfg.Headers)),
+		identity:     access.NewHeaderNames(names),
 		attrs:        cookies.Attrs{Domain: cfg.Cookie.Domain, Insecure: cfg.Cookie.Insecure, SameSite: cfg.Cookie.SameSite},
 		names:        newCookieNames(cfg.Cookie),
 		sessionCodec: session.NewCodec(n, pairs),
@@ -161,16 +161,26 @@ func New(cfg Config) (*Gateway, error) {
 		observer:     observer,
 		tamperLog:    loglimit.New(time.Minute, tamperLogTotal),
 		now:          time.Now,
+		assertionKey: http.CanonicalHeaderKey(cfg.AssertionHeader),
 		bgCtx:        bgCtx,
 		bgCancel:     bgCancel,
 		bgSlots:      make(chan struct{}, maxBackgroundChecks),
+	}
+	if g.route, err = g.NewRoute(cfg.Public, cfg.Rules); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
 // IdentityHeaders are the names of the identity headers the gateway sets and strips (the
 // configured ones, or DefaultHeaders), for a host that strips them before other handlers.
-func (g *Gateway) IdentityHeaders() []string { return headerNames(g.cfg.Headers) }
+func (g *Gateway) IdentityHeaders() []string {
+	names := headerNames(g.cfg.Headers)
+	if g.cfg.AssertionHeader != "" {
+		names = append(names, g.cfg.AssertionHeader)
+	}
+	return names
+}
 
 func headerNames(mappings []HeaderMapping) []string {
 	names := make([]string, len(mappings))
@@ -194,34 +204,51 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// ServeHTTP handles one request: gateway pages under the prefix, identity for valid sessions,
-// public paths, and otherwise a login redirect (browsers) or 401 (everything else).
+// ServeHTTP handles one request on the route of the gateway's own Public and Rules.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	return g.serve(w, r, next, g.route)
+}
+
+// serve handles one request: gateway pages under the prefix, identity for valid sessions the
+// route's rules let through, public paths, and otherwise a 403 or step-up for a signed-in
+// user the rules refuse, or a login redirect (browsers) or 401 (everything else).
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next Next, rt *Route) error {
 	// Client-sent identity headers never survive, whatever happens next.
 	g.identity.Strip(r.Header)
 
 	p := access.CleanPath(r.URL.Path)
-	if strings.HasPrefix(p, g.cfg.Prefix) && (len(p) == len(g.cfg.Prefix) || p[len(g.cfg.Prefix)] == '/') {
-		g.servePage(w, r, strings.TrimPrefix(p, g.cfg.Prefix))
+	if g.underPrefix(p) {
+		if sub := strings.TrimPrefix(p, g.cfg.Prefix); sub == verifyPath {
+			rt.verify(w, r)
+		} else {
+			g.servePage(w, r, sub)
+		}
 		return nil
 	}
 	e, verdict := g.authenticate(r)
+	decision := rules.Pass
 	if verdict == admitted {
-		g.applyIdentity(r, e)
-		cookies.Remove(r.Header, g.names.own)
-		return next(w, r)
+		if decision = rt.check(e); decision == rules.Pass {
+			g.applyIdentity(r, e)
+			cookies.Remove(r.Header, g.names.own)
+			return next(w, r)
+		}
 	}
 	// Public is decided on the path as the upstream will receive it, not on Go's decoding.
-	if g.public.Match(r.URL.EscapedPath()) {
+	if rt.public.Match(r.URL.EscapedPath()) {
 		cookies.Remove(r.Header, g.names.own)
 		return next(w, r)
 	}
-	g.deny(w, r, verdict)
+	if verdict == admitted {
+		rt.refuse(w, r, e, decision, requestTarget(r))
+		return nil
+	}
+	g.deny(w, r, rt, verdict, requestTarget(r))
 	return nil
 }
 
 // deny answers a request without a usable session.
-func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, v verdict) {
+func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, v verdict, t target) {
 	login := g.cfg.Prefix + "/login"
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
@@ -234,16 +261,11 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, v verdict) {
 		// Expired, revoked or forged: drop it so the browser stops sending it.
 		g.attrs.Delete(w, g.names.session, "/")
 	}
-	if access.IsNavigation(r) {
-		q := url.Values{g.cfg.RedirectParam: {r.URL.RequestURI()}}
-		http.Redirect(w, r, login+"?"+q.Encode(), http.StatusSeeOther)
+	if t.nav {
+		http.Redirect(w, r, rt.loginURL(t, false), t.redirectStatus())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusUnauthorized)
-	body, _ := json.Marshal(map[string]string{"error": "unauthorized", "login": login})
-	_, _ = w.Write(body)
+	answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "login": t.base + login})
 }
 
 // origin is the scheme://host the browser addressed; X-Forwarded-Proto/-Host count only

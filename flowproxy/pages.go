@@ -74,6 +74,9 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request, sub string) 
 	case callbackPath:
 		g.serveCallback(w, r)
 		return
+	case jwksPath:
+		g.serveJWKS(w, r)
+		return
 	case healthPath:
 		g.serveHealth(w, r)
 		return
@@ -110,7 +113,8 @@ func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // first use).
 type pageCtx struct {
 	view.Context
-	flow string
+	flow   string
+	stepUp *stepUp // for a login a route's rules asked for
 }
 
 func (g *Gateway) newContext(w http.ResponseWriter, r *http.Request, flow string) pageCtx {

@@ -59,6 +59,8 @@ type flowState struct {
 	// Shown marks a profile state already rendered once: the account page renders each
 	// answer of the backend once and asks again for the next view.
 	Shown bool `json:"sh,omitempty"`
+	// StepUp is set on a login a route's rules asked for (see stepup.go).
+	StepUp *stepUp `json:"su,omitempty"`
 }
 
 // stateCodec encrypts and authenticates compressed flow state.

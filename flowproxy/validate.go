@@ -14,6 +14,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/access"
+	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/messages"
 )
 
@@ -116,6 +117,18 @@ func (c *Config) Validate() error {
 
 	if _, err := access.NewPaths(c.Public); err != nil {
 		bad("public", "%v", err)
+	}
+	if c.AssertionHeader != "" {
+		norm := strings.ReplaceAll(strings.ToLower(c.AssertionHeader), "_", "-")
+		switch {
+		case !validToken(c.AssertionHeader) || forbiddenHeaders[norm]:
+			bad("assertion", "%q cannot carry the assertion", c.AssertionHeader)
+		case seen[norm]:
+			bad("assertion", "%q is also an identity header", c.AssertionHeader)
+		}
+	}
+	if _, err := rules.Compile(c.Rules); err != nil {
+		errs = append(errs, err)
 	}
 	for _, h := range c.AllowedRedirectHosts {
 		if h == "" || strings.ContainsAny(h, "/@\\?# ") {

@@ -1,0 +1,166 @@
+package flowproxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hankogate/hankogate/flowproxy/assertion"
+	"github.com/hankogate/hankogate/flowproxy/rules"
+	"github.com/hankogate/hankogate/flowproxy/session"
+)
+
+// assertingGateway is cachedSession's gateway signing assertions into X-Hanko-Assertion.
+func assertingGateway(t testing.TB) (*Gateway, string) {
+	t.Helper()
+	keys, _, err := assertion.Rotate(nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := assertion.NewSigner(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cachedSessionWith(t, Config{AssertionHeader: "X-Hanko-Assertion", Assertions: signer})
+}
+
+// upstreamVerify checks an assertion the way an upstream would: keys from the gateway's
+// JWKS, ES256 only, audience its own host, issuer the site.
+func upstreamVerify(t *testing.T, gw *Gateway, tok, host string) jwt.MapClaims {
+	t.Helper()
+	w := httptest.NewRecorder()
+	_ = gw.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.hanko/jwks.json", nil), nil)
+	keys, err := session.ParseJWKS(w.Body.Bytes())
+	if err != nil || w.Code != 200 {
+		t.Fatalf("JWKS %d %s: %v", w.Code, w.Body, err)
+	}
+	claims := jwt.MapClaims{}
+	_, err = jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
+		return keys[tk.Header["kid"].(string)], nil
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(host), jwt.WithIssuer("http://"+host), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(gw.now))
+	if err != nil {
+		t.Fatalf("upstream rejects the assertion: %v", err)
+	}
+	return claims
+}
+
+func TestAssertion(t *testing.T) {
+	gw, cookie := assertingGateway(t)
+	_, d := recordedSession(t)
+	var got []string
+	// The spelling a CGI-style upstream folds into the same variable.
+	underscored := strings.ReplaceAll(strings.ToLower("X-Hanko-Assertion"), "-", "_")
+	send := func(host string, spoof bool) {
+		r := httptest.NewRequest(http.MethodGet, "/app", nil)
+		r.Host = host
+		r.Header.Set("Cookie", cookie)
+		if spoof {
+			r.Header["X-Hanko-Assertion"] = []string{"forged"}
+			r.Header[underscored] = []string{"forged"}
+		}
+		if err := gw.ServeHTTP(httptest.NewRecorder(), r, func(_ http.ResponseWriter, r *http.Request) error {
+			if len(r.Header) > 0 && (len(r.Header["X-Hanko-Assertion"]) != 1 || r.Header[underscored] != nil) {
+				t.Fatalf("assertion header %v", r.Header)
+			}
+			got = append(got, r.Header.Get("X-Hanko-Assertion"))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("app.test", true)
+	c := upstreamVerify(t, gw, got[0], "app.test")
+	iat, _ := c.GetIssuedAt()
+	exp, _ := c.GetExpirationTime()
+	if c["sub"] != d.UserID || c["sid"] != d.SessionID || c["email"] == nil || c["amr"] == nil || exp.Sub(iat.Time) > 5*time.Minute {
+		t.Fatalf("claims %v", c)
+	}
+	// Reused while fresh; a new one for another host (audience) and near expiry.
+	send("app.test", false)
+	send("other.test", false)
+	if got[1] != got[0] || got[2] == got[0] {
+		t.Fatal("assertion not cached per host")
+	}
+	upstreamVerify(t, gw, got[2], "other.test")
+	later := gw.now().Add(assertion.Lifetime - assertion.Renew + time.Second)
+	gw.now = func() time.Time { return later }
+	send("other.test", false)
+	if got[3] == got[2] {
+		t.Fatal("assertion not renewed near expiry")
+	}
+	// An assertion for one host is refused by another.
+	w := httptest.NewRecorder()
+	_ = gw.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.hanko/jwks.json", nil), nil)
+	keys, _ := session.ParseJWKS(w.Body.Bytes())
+	if _, err := jwt.Parse(got[0], func(tk *jwt.Token) (any, error) { return keys[tk.Header["kid"].(string)], nil },
+		jwt.WithAudience("other.test")); err == nil {
+		t.Fatal("assertion accepted for another audience")
+	}
+}
+
+func TestAssertionKeysRotateAndPersist(t *testing.T) {
+	now := time.Now()
+	keys, changed, err := assertion.Rotate(nil, now)
+	if err != nil || !changed || len(keys) != 1 {
+		t.Fatal(err)
+	}
+	raw, _ := assertion.Marshal(keys)
+	back, err := assertion.Unmarshal(raw)
+	if err != nil || back[0].ID != keys[0].ID || !back[0].Private.Equal(keys[0].Private) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if _, changed, _ := assertion.Rotate(back, now.Add(time.Hour)); changed {
+		t.Fatal("rotated a fresh key")
+	}
+	for i := 1; i <= 4; i++ {
+		back, _, _ = assertion.Rotate(back, now.Add(time.Duration(i)*assertion.RotateEvery))
+	}
+	if len(back) != assertion.Keep || back[0].Created.Before(now.Add(3*assertion.RotateEvery)) {
+		t.Fatalf("after rotations: %d keys", len(back))
+	}
+	// A token signed before the last rotation still verifies with the new JWKS.
+	old, _ := assertion.NewSigner(back[1:])
+	tok, _, _ := old.Sign(assertion.Claims{Subject: "u", Audience: "a", Issuer: "http://a", IssuedAt: time.Now()})
+	cur, _ := assertion.NewSigner(back)
+	pub, _ := session.ParseJWKS(cur.JWKS())
+	if _, err := jwt.Parse(tok, func(tk *jwt.Token) (any, error) { return pub[tk.Header["kid"].(string)], nil }); err != nil {
+		t.Fatalf("old token after rotation: %v", err)
+	}
+	for _, bad := range []string{`{`, `{"keys":[{"kid":"x","pkcs8":"!!"}]}`, `{"keys":[{"kid":"x","pkcs8":"AAAA"}]}`} {
+		if _, err := assertion.Unmarshal([]byte(bad)); err == nil {
+			t.Errorf("Unmarshal(%s) accepted", bad)
+		}
+	}
+}
+
+// BenchmarkAuthenticatedWithAssertion: with the assertion cached, still no allocation.
+func BenchmarkAuthenticatedWithAssertion(b *testing.B) {
+	gw, cookie := assertingGateway(b)
+	rt := route(b, gw, rules.Config{})
+	cookieLine := []string{cookie}
+	r := httptest.NewRequest(http.MethodGet, "/app/page", nil)
+	w := httptest.NewRecorder()
+	next := func(http.ResponseWriter, *http.Request) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		cookieLine[0] = cookie
+		r.Header["Cookie"] = cookieLine
+		if err := rt.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if r.Header.Get("X-Hanko-Assertion") == "" {
+		b.Fatal("no assertion")
+	}
+}
+
+func TestAssertionAllocatesNothingWhenCached(t *testing.T) {
+	if a := testing.Benchmark(BenchmarkAuthenticatedWithAssertion).AllocsPerOp(); a != 0 {
+		t.Fatalf("%d allocations per request with a cached assertion", a)
+	}
+}
