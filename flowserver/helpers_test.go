@@ -303,8 +303,9 @@ func (m *captureMailer) waitCode(to string) (string, error) {
 		m.mu.Lock()
 		for i := len(m.mails) - 1; i >= 0; i-- {
 			if m.mails[i].To == to {
+				code := m.mails[i].Code
 				m.mu.Unlock()
-				return m.mails[i].Code, nil
+				return code, nil
 			}
 		}
 		m.mu.Unlock()
