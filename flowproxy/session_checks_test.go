@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
 // Tests of the backend session checks (POST /sessions/validate): fail closed whatever the
@@ -104,6 +105,30 @@ func (o *countingObserver) SessionChecked(c CheckOutcome) {
 func (o *countingObserver) GraceAdmitted()     { o.grace.Add(1) }
 func (o *countingObserver) CookieTampered()    { o.tampered.Add(1) }
 func (o *countingObserver) CacheResized(d int) { o.size.Add(int64(d)) }
+
+// confirmedSession starts a gateway on b with a test clock and a counting observer, and has
+// it confirm session d; it returns the gateway, the clock, the observer and the cookie value.
+func confirmedSession(t *testing.T, b *checkBackend, d session.Data) (*harness, *testClock, *countingObserver, string) {
+	t.Helper()
+	obs := &countingObserver{}
+	h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
+	clock := h.useClock()
+	v := h.setSession(d)
+	h.seen(h.api("/app"))
+	return h, clock, obs, v
+}
+
+// waitChecked waits until no check of e is in flight.
+func waitChecked(t *testing.T, e *authEntry) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.check.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the session check did not finish")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // status sends an API request (or a navigation) with cookie and returns the status; safe
 // from any goroutine.
@@ -292,11 +317,7 @@ func TestBackendDownUnconfirmedCookieGets503ConfirmedKeepsGrace(t *testing.T) {
 
 	t.Run("confirmed", func(t *testing.T) {
 		b := newCheckBackend()
-		obs := &countingObserver{}
-		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
-		clock := h.useClock()
-		v := h.setSession(d)
-		h.seen(h.api("/app"))
+		h, clock, obs, v := confirmedSession(t, b, d)
 		b.set(true, http.StatusBadGateway, nil)
 		clock.add(61 * time.Second)
 		for range 5 {
@@ -390,11 +411,7 @@ func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
 
 	t.Run("confirmed, answer due: no grace", func(t *testing.T) {
 		b := newCheckBackend()
-		obs := &countingObserver{}
-		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
-		clock := h.useClock()
-		v := h.setSession(d)
-		h.seen(h.api("/app"))
+		h, clock, obs, v := confirmedSession(t, b, d)
 		b.set(true, http.StatusTooManyRequests, nil)
 		b.setRetryAfter("30")
 		clock.add(61 * time.Second)
@@ -421,11 +438,7 @@ func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
 
 	t.Run("background re-check keeps the session", func(t *testing.T) {
 		b := newCheckBackend()
-		obs := &countingObserver{}
-		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
-		clock := h.useClock()
-		v := h.setSession(d)
-		h.seen(h.api("/app"))
+		h, clock, obs, v := confirmedSession(t, b, d)
 		b.waitStarted(t)
 		b.set(true, http.StatusTooManyRequests, nil)
 		b.setRetryAfter("8")
@@ -438,10 +451,7 @@ func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
 		if !ok {
 			t.Fatal("entry gone")
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for e.check.Load() != nil && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitChecked(t, e)
 		// The answer of 0 s still counts until 60 s: admitted, not asked again before 58 s.
 		clock.add(5 * time.Second)
 		for range 3 {
@@ -465,11 +475,7 @@ func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
 
 	t.Run("outage then 429 ends grace", func(t *testing.T) {
 		b := newCheckBackend()
-		obs := &countingObserver{}
-		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
-		clock := h.useClock()
-		v := h.setSession(d)
-		h.seen(h.api("/app"))
+		h, clock, obs, v := confirmedSession(t, b, d)
 		b.set(true, http.StatusBadGateway, nil)
 		clock.add(61 * time.Second)
 		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK || obs.grace.Load() != 1 {
@@ -480,12 +486,11 @@ func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
 		b.set(true, http.StatusTooManyRequests, nil)
 		clock.add(2 * failedCheckPause)
 		h.mustStatus(v, false)
-		e, _ := h.gw.auth.Get(v)
-		deadline := time.Now().Add(10 * time.Second)
-		for (b.calls.Load() < 3 || e.check.Load() != nil) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		e, _ := h.gw.auth.Get(v) // the request registered its background check
+		waitChecked(t, e)
+		if b.calls.Load() != 3 {
+			t.Fatalf("calls %d, want 3", b.calls.Load())
 		}
-		h.serving.Wait()
 		if st, hdr, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable || cleared(hdr) {
 			t.Fatalf("429 after an outage: %d, cleared %v; want 503 without grace", st, cleared(hdr))
 		}
@@ -556,10 +561,7 @@ func TestConfirmedSessionRecheckedInBackground(t *testing.T) {
 	b.waitStarted(t)
 	close(gate)
 	e, _ := h.gw.auth.Get(v)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.check.Load() != nil && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitChecked(t, e)
 	if b.calls.Load() != 2 {
 		t.Fatalf("backend calls %d, want 2 (one background check)", b.calls.Load())
 	}
