@@ -28,10 +28,10 @@ package flowserver
 // Per-flow data lives in c.Data() (typed fields of this package) and, for new features,
 // c.StashGet / c.StashSet. Database access goes through c.Q(), the step's transaction,
 // everywhere: hooks, actions and their shown and inputs conditions. Nothing slow happens
-// in it: bcrypt only through c.hashPassword, c.checkHash and c.newPasscode (hashing.go:
-// the step is rolled back, the hash computed outside, the step run again, so a step's code
-// must not act outside the database except through c.takeLimit), mail only through
-// c.enqueueMail (outbox.go: sent after commit).
+// in it: bcrypt only through c.hashPassword and c.checkHash (hashing.go: the step is
+// rolled back, the hash computed outside, the step run again, so a step's code must not
+// act outside the database except through c.takeLimit), mail only through c.enqueueMail
+// (outbox.go: sent after commit), JWT signing only after commit (c.afterCommit).
 //
 // A flow with a guard (profile: a valid session, else 401) belongs to the user of the
 // session that started it; the engine refuses any other user's session with 403 on every

@@ -79,9 +79,11 @@ type Ctx struct {
 	header        http.Header
 	mailed        bool // the step wrote to the outbox
 
-	work          *stepWork // hashes and rate-limit decisions, kept across runs of the step
-	passcodesUsed int       // newPasscode calls in this run
-	limitsUsed    int       // takeLimit calls in this run
+	work       *stepWork // hashes and rate-limit decisions, kept across runs of the step
+	limitsUsed int       // takeLimit calls in this run
+	// committed runs after the step's transaction committed, for work too slow to do
+	// while holding the write lock (signing the session JWT).
+	committed []func() error
 }
 
 // Context returns the request context.
@@ -457,6 +459,12 @@ func (s *Server) executeFlow(r *http.Request, def *flowDef, rawAction string, se
 		res, err := s.runStep(r, def, f, action, body, sess, work)
 		if errors.Is(err, errNeedsHash) && run < maxStepRuns {
 			if err := work.compute(ctx, s.hashes); err != nil {
+				if over := (*overloadedError)(nil); errors.As(err, &over) {
+					s.log.Warn("hash queue longer than the request's deadline; action refused with 429",
+						zap.String("flow", def.name), zap.String("action", name), zap.Error(err))
+					work.shed = over.retryAfter()
+					continue
+				}
 				s.log.Debug("flow action abandoned while hashing", zap.String("action", name), zap.Error(err))
 				return fail(errTechnical)
 			}
@@ -512,6 +520,12 @@ func (s *Server) runStep(r *http.Request, def *flowDef, loaded *store.Flow, acti
 				}
 			}
 		}
+		if c.flowErr == nil && work.shed > 0 {
+			// The hashes this action needs would not be ready in time (see hashPool): refuse
+			// it as a rate limit, in the flow's state, without running it.
+			c.SetPayload("retry_after", work.shed)
+			c.Fail(errRateLimit)
+		}
 		if c.flowErr == nil {
 			if err := action.run(c); err != nil {
 				return fmt.Errorf("action %s: %w", action.name, err)
@@ -543,6 +557,11 @@ func (s *Server) runStep(r *http.Request, def *flowDef, loaded *store.Flow, acti
 	})
 	if err != nil {
 		return stepResult{}, err
+	}
+	for _, fn := range c.committed {
+		if err := fn(); err != nil {
+			return stepResult{}, fmt.Errorf("after commit: %w", err)
+		}
 	}
 	return stepResult{Response: resp, header: c.header, mailed: c.mailed}, nil
 }

@@ -3,37 +3,93 @@ package flowserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // Hashing (bcrypt) never runs inside a step's transaction: it would hold the database's
 // write lock, and every other writer with it, for a quarter of a second. A step that needs
-// a hash it does not have yet asks for it (Ctx.hashPassword, Ctx.checkHash,
-// Ctx.newPasscode), which rolls the step back with errNeedsHash; the engine computes what
-// was asked for outside the transaction, in the hash pool, and runs the step again with
-// the results at hand. The flow's optimistic version check and its in-process lock keep
-// the two runs of one step consistent.
+// a hash it does not have yet asks for it (Ctx.hashPassword, Ctx.checkHash), which rolls
+// the step back with errNeedsHash; the engine computes what was asked for outside the
+// transaction, in the hash pool, and runs the step again with the results at hand.
+// The flow's optimistic version check and its in-process lock keep the runs of one step
+// consistent. (Passcodes are not bcrypt-hashed: see passcode.go.)
 
 // errNeedsHash rolls back a step that asked for a hash not computed yet.
 var errNeedsHash = errors.New("step needs a hash computed outside the transaction")
 
 // hashPool bounds the hashes computed at once to the number of CPUs: a storm of sign-ups
-// queues here for CPU, not for the database.
-type hashPool chan struct{}
+// queues here for CPU, not for the database. Its queue is first come, first served (Go
+// serves blocked channel senders in order).
+//
+// A job is only worth its CPU if someone still waits for the answer. The pool therefore
+// refuses a job whose request ends before it would get a slot: at once with errOverloaded
+// when the expected wait (jobs ahead of it divided by the slots, times the recent
+// duration of a job) already runs past the request's deadline, and without computing it
+// when the request was abandoned (deadline passed, client gone) while it queued.
+type hashPool struct {
+	slots  chan struct{}
+	queued atomic.Int64 // jobs waiting for a slot or running
+	avg    atomic.Int64 // moving average of a job's duration, ns; 0 until the first job
+}
 
-func newHashPool(n int) hashPool { return make(hashPool, max(n, 1)) }
+func newHashPool(n int) *hashPool { return &hashPool{slots: make(chan struct{}, max(n, 1))} }
 
-// run runs fn when a slot is free, unless ctx ends first.
-func (p hashPool) run(ctx context.Context, fn func()) error {
+// overloadedError refuses a job that would not be computed before its request's deadline.
+type overloadedError struct{ wait time.Duration }
+
+func (e *overloadedError) Error() string {
+	return fmt.Sprintf("hash pool overloaded: expected wait %v exceeds the request's deadline", e.wait.Round(time.Millisecond))
+}
+
+// retryAfter is the wait in whole seconds (at least 1): when the queue ahead is through.
+func (e *overloadedError) retryAfter() int { return max(1, int(math.Ceil(e.wait.Seconds()))) }
+
+// expectedWait is how long a job queued now waits until it is done.
+func (p *hashPool) expectedWait() time.Duration {
+	ahead := p.queued.Load()
+	return time.Duration((ahead/int64(cap(p.slots)) + 1) * p.avg.Load())
+}
+
+// run runs fn when a slot is free, unless ctx ends first or is expected to.
+func (p *hashPool) run(ctx context.Context, fn func()) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		if wait := p.expectedWait(); time.Now().Add(wait).After(deadline) {
+			return &overloadedError{wait: wait}
+		}
+	}
+	p.queued.Add(1)
+	defer p.queued.Add(-1)
 	select {
-	case p <- struct{}{}:
+	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-p }()
+	defer func() { <-p.slots }()
+	// Both select cases may have been ready: an abandoned job costs no CPU.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
 	fn()
+	p.observe(time.Since(start))
 	return nil
+}
+
+// observe folds a job's duration into the average (weight 1/8: it follows a machine
+// getting busier within a few jobs). Concurrent updates may lose one another's sample,
+// which an estimate can afford.
+func (p *hashPool) observe(d time.Duration) {
+	old := p.avg.Load()
+	if old == 0 {
+		p.avg.Store(int64(d))
+		return
+	}
+	p.avg.Store(old + (int64(d)-old)/8)
 }
 
 // dummyHash is a bcrypt hash (cost bcryptCost) of a random password nobody knows. A
@@ -47,14 +103,13 @@ const dummyHash = "$2a$12$0ubSBDG//PDL9JED7xhmz.6aFCdzjxY77Pp5EMPJ099FD8.P8kb2e"
 type stepWork struct {
 	pending []func() // asked for in the last run, not computed yet
 
-	hashed    map[string]string // plaintext -> bcrypt hash
-	checked   map[[2]string]bool
-	passcodes []passcodeHash  // by order of request in the step
-	limits    []limitDecision // by order of takeLimit calls in the step
+	hashed  map[string]string // plaintext -> bcrypt hash
+	checked map[[2]string]bool
+	limits  []limitDecision // by order of takeLimit calls in the step
+	// shed is set (seconds to wait) when the pool refused the step's hashes: the step then
+	// runs once more to answer 429 in its state.
+	shed int
 }
-
-// passcodeHash is a fresh passcode and its hash.
-type passcodeHash struct{ code, hash string }
 
 // limitDecision is a rate-limit answer, taken once per step however often it runs.
 type limitDecision struct {
@@ -63,7 +118,7 @@ type limitDecision struct {
 }
 
 // compute does the pending work in the pool.
-func (h *stepWork) compute(ctx context.Context, pool hashPool) error {
+func (h *stepWork) compute(ctx context.Context, pool *hashPool) error {
 	work := h.pending
 	h.pending = nil
 	for _, fn := range work {
@@ -112,25 +167,4 @@ func (c *Ctx) checkHash(hash, secret string) (bool, error) {
 		h.checked[key] = ok
 	})
 	return false, errNeedsHash
-}
-
-// newPasscode returns a fresh 6-digit passcode and its hash. Each call of a step gets its
-// own code; a second run of the step gets the same codes again.
-func (c *Ctx) newPasscode() (code, hash string, err error) {
-	h := c.work
-	if i := c.passcodesUsed; i < len(h.passcodes) {
-		c.passcodesUsed++
-		return h.passcodes[i].code, h.passcodes[i].hash, nil
-	}
-	fresh, err := randomString(6, "0123456789")
-	if err != nil {
-		return "", "", err
-	}
-	h.pending = append(h.pending, func() {
-		hash, err := bcrypt.GenerateFromPassword([]byte(fresh), passcodeCost)
-		if err == nil {
-			h.passcodes = append(h.passcodes, passcodeHash{code: fresh, hash: string(hash)})
-		}
-	})
-	return "", "", errNeedsHash
 }

@@ -25,7 +25,9 @@ type Server struct {
 	messages *messages.Catalog
 	flows    map[string]*flowDef
 	locks    flowLocks
-	hashes   hashPool
+	hashes   *hashPool
+	// passcodeKey is the HMAC key of stored passcodes (passcode.go).
+	passcodeKey []byte
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
@@ -76,6 +78,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
+	}
+	if s.passcodeKey, err = passcodeKey(ctx, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("flowserver: %w", err)
 	}
 	if err := s.maintainKeys(ctx); err != nil {
 		st.Close()
