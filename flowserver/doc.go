@@ -5,24 +5,24 @@ package flowserver
 // Flows are assembled in buildFlows (flows.go) from register functions, one file per
 // feature. A register function receives the registry and:
 //
-//   - r.state(name, flows...) returns the state shared by those flows (created on first
-//     use); st.action(&actionDef{...}) adds or replaces an action; st.onEnter(fn) adds an
+//   - r.State(name, flows...) returns the state shared by those flows (created on first
+//     use); st.Action(&action{...}) adds or replaces an action; st.OnEnter(fn) adds an
 //     entry hook that runs in the step's transaction each time the state is entered (entry
-//     work; fail with c.Fail); st.onRender(fn) adds a hook that sets the state's payload
+//     work; fail with c.Fail); st.OnRender(fn) adds a hook that sets the state's payload
 //     (c.SetPayload) on every response in the state.
 //   - The payload is per response and never persisted: entering a state empties it, so a
 //     state never shows what an earlier state or action of the step left there (see Ctx).
 //   - An action declares inputs (validated before run as in Hanko: required, min/max bytes,
 //     e-mail pattern, allowed values; read them with c.Input / c.InputBool / c.InputJSON),
 //     a shown condition (not shown = not offered = 403 when called) and run, which ends
-//     with one of c.Continue(states...) (put in front of the schedule; none = next
-//     scheduled), c.Stay(), c.Revert(), c.Fail(err) (4xx keeps the state, 5xx moves to
-//     error) or c.InputError(input, err). c.PreventRevert() removes back from the next state.
+//     with one of c.Advance(states...) (put in front of the schedule; none = next
+//     scheduled), c.Stay(), c.GoBack(), c.Fail(err) (4xx keeps the state, 5xx moves to
+//     error) or c.RejectInput(input, err). c.NoWayBack() removes back from the next state.
 //     A returned Go error rolls the step back and answers 500 technical_error.
-//   - r.flow(name).schedule(phase, fn) adds states after the first factor (login) or after
+//   - r.Flow(name).schedule(phase, fn) adds states after the first factor (login) or after
 //     the identifier (registration), ordered by phase: MFA usage, recovery, credential
 //     onboarding, MFA creation, device trust; success always comes last.
-//   - r.flow(registration).userCreated adds writes that run right after the user row is
+//   - r.Flow(registration).userCreated adds writes that run right after the user row is
 //     created at success (stashed passkeys, OTP secrets).
 //
 // Per-flow data lives in c.Data() (typed fields of this package) and, for new features,

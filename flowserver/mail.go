@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowserver/token"
 	"github.com/hankogate/hankogate/messages"
 )
 
@@ -151,7 +152,7 @@ func (s smtpMailer) Send(ctx context.Context, m Mail) error {
 
 func (s smtpMailer) message(from *mail.Address, m Mail) []byte {
 	var b bytes.Buffer
-	id, _ := newUUID()
+	id, _ := token.UUID()
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("From", from.String())
 	hdr("To", (&mail.Address{Address: m.To}).String())

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // Passcode mails go through a durable outbox: a step writes the mail in its own
@@ -46,8 +47,8 @@ func (o *outbox) notify() {
 
 // enqueueMail writes a mail into the outbox in the step's transaction; it is sent after
 // the step commits, and never if the step rolls back.
-func (c *Ctx) enqueueMail(m Mail) error {
-	id, err := newUUID()
+func (c *stepCtx) enqueueMail(m Mail) error {
+	id, err := token.UUID()
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func (c *Ctx) enqueueMail(m Mail) error {
 		CreatedAt: now}); err != nil {
 		return err
 	}
-	c.mailed = true
+	c.AfterCommit(c.s.outbox.notify)
 	return nil
 }
 

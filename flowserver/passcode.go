@@ -7,7 +7,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 const (
@@ -17,20 +19,22 @@ const (
 	passcodeCost = bcrypt.DefaultCost
 )
 
+var errPasscodeMaxAttempt = engine.NewAPIError(401, flowapi.ErrPasscodeMaxAttempts, "Too many wrong passcodes; ask for a new one.")
+
 // registerPasscode defines passcode_confirmation, shared by login and registration.
 func (s *Server) registerPasscode(r *registry) {
-	st := r.state("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	st.onEnter(s.passcodeOnEnter)
-	st.action(&actionDef{
-		name:        "verify_passcode",
-		description: "Check the passcode from the e-mail.",
-		inputs:      requiredInput("code", flowapi.TypeString),
-		run:         s.verifyPasscode,
+	st := r.State("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	st.OnEnter(s.passcodeOnEnter)
+	st.Action(&action{
+		Name:        "verify_passcode",
+		Description: "Check the passcode from the e-mail.",
+		Inputs:      requiredInput("code", flowapi.TypeString),
+		Run:         s.verifyPasscode,
 	})
-	st.action(&actionDef{
-		name:        "resend_passcode",
-		description: "Mail a fresh passcode.",
-		run: func(c *Ctx) error {
+	st.Action(&action{
+		Name:        "resend_passcode",
+		Description: "Mail a fresh passcode.",
+		Run: func(c *stepCtx) error {
 			if !s.takePasscodeToken(c) {
 				return nil
 			}
@@ -41,18 +45,18 @@ func (s *Server) registerPasscode(r *registry) {
 			return nil
 		},
 	})
-	st.action(backAction())
+	st.Action(backAction())
 }
 
 // takePasscodeToken uses one passcode rate-limit token (IP and address); when none is left
 // the step answers 429 with resend_after.
-func (s *Server) takePasscodeToken(c *Ctx) bool {
+func (s *Server) takePasscodeToken(c *stepCtx) bool {
 	return c.takeLimit(s.passcodeLimit, "passcode", c.Data().Email, "resend_after")
 }
 
 // passcodeOnEnter mails a passcode unless the flow still holds a usable one. Entering the
 // state uses a rate-limit token either way, as Hanko does.
-func (s *Server) passcodeOnEnter(c *Ctx) error {
+func (s *Server) passcodeOnEnter(c *stepCtx) error {
 	if !s.takePasscodeToken(c) {
 		return nil
 	}
@@ -73,7 +77,7 @@ func (s *Server) passcodeOnEnter(c *Ctx) error {
 // that is never sent, so every guess fails the same way. Mails are limited per client IP
 // (any address) and per address (any IP); over a limit the step answers 429 with
 // resend_after.
-func (s *Server) sendPasscode(c *Ctx) error {
+func (s *Server) sendPasscode(c *stepCtx) error {
 	d := c.Data()
 	if !c.takeLimit(s.mailLimit, "mail", "", "resend_after") {
 		return nil
@@ -93,7 +97,7 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	id, err := newUUID()
+	id, err := token.UUID()
 	if err != nil {
 		return err
 	}
@@ -113,7 +117,7 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	return c.enqueueMail(composeMail(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
 }
 
-func (s *Server) verifyPasscode(c *Ctx) error {
+func (s *Server) verifyPasscode(c *stepCtx) error {
 	d := c.Data()
 	if c.tooManyWrongCodes() {
 		return nil
@@ -129,7 +133,7 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		}
 	}
 	if p == nil || !c.Now().Before(p.ExpiresAt) {
-		c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+		c.RejectInput("code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		return nil
 	}
 	if p.Tries >= passcodeMaxTries {
@@ -155,7 +159,7 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		if p.Tries >= passcodeMaxTries || flowDone {
 			c.Fail(errPasscodeMaxAttempt)
 		} else {
-			c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+			c.RejectInput("code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		}
 		return nil
 	}
@@ -165,22 +169,22 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 	d.PasscodeID = ""
 	d.EmailVerified = true
 	d.addAMR(amrPasscode)
-	c.PreventRevert()
+	c.NoWayBack()
 	switch d.PasscodeTemplate {
 	case TemplateLogin, TemplateRecovery:
 		if !d.UserExists {
-			c.Fail(errNotPermitted)
+			c.Fail(engine.NotPermitted)
 			return nil
 		}
 		if d.LoginMethod == "" {
 			d.LoginMethod = methodPasscode
 		}
-		c.Continue(c.onboardingStates()...)
+		c.Advance(c.plannedStates()...)
 	case TemplateEmailVerification:
-		c.Continue()
+		c.Advance()
 	default:
 		// Code-less templates never get here: their code is never sent.
-		c.Fail(errNotPermitted)
+		c.Fail(engine.NotPermitted)
 	}
 	return nil
 }

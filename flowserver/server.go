@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/messages"
 )
@@ -23,9 +24,9 @@ type Server struct {
 	mailer Mailer
 	// messages words the passcode mails in the user's language.
 	messages *messages.Catalog
-	flows    map[string]*flowDef
-	locks    flowLocks
-	hashes   hashPool
+	flows    *registry
+	engine   *engine.Runner[*stepCtx, flowData]
+	hashes   engine.Pool
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
@@ -42,6 +43,9 @@ type Server struct {
 	stop        context.CancelFunc
 	cleanupDone chan struct{}
 }
+
+// flowTTL is the lifetime of login, registration and profile flows, fixed at creation.
+const flowTTL = 24 * time.Hour
 
 // maintenanceInterval is how often the background loop deletes expired rows and checks
 // the signing keys (rotation, retirement, keys rotated by other processes).
@@ -73,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
 		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
 		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
-		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
+		hashes:        engine.NewPool(runtime.GOMAXPROCS(0)),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
 	}
@@ -90,6 +94,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.mailer = logMailer{log: s.log}
 	}
 	s.flows = s.buildFlows()
+	s.engine = engine.New(engine.Config[*stepCtx, flowData]{
+		Store: st, Log: s.log, Now: s.now, TTL: flowTTL, Pool: s.hashes,
+		Wrap: func(step *engine.Step[flowData]) *stepCtx { return &stepCtx{Step: step, s: s} },
+		StartLimit: func(r *http.Request) (bool, int) {
+			return s.flowLimit.take("flow/"+rateKey(clientIP(r)), s.now())
+		},
+	})
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
 	go s.cleanupLoop(s.baseCtx.Done())
 	s.startSenders(s.baseCtx.Done())
@@ -166,12 +177,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
-	if def, ok := s.flows[strings.TrimPrefix(path, "/")]; ok {
+	if f, ok := s.flows.Lookup(strings.TrimPrefix(path, "/")); ok {
 		if r.Method != http.MethodPost {
 			s.httpError(w, http.StatusNotFound, "Not Found")
 			return
 		}
-		s.serveFlow(w, r, def)
+		s.engine.Serve(w, r, f)
 		return
 	}
 	switch {
