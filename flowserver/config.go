@@ -1,7 +1,3 @@
-// Package flowserver is the embedded Hanko-compatible Flow API server: login, registration
-// and profile flows, session JWTs with a JWKS, and the session endpoints, all backed by one
-// SQLite file. It speaks the wire format of package flowapi so the gateway cannot tell it
-// from a real Hanko backend.
 package flowserver
 
 import (

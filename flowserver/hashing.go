@@ -1,15 +1,91 @@
 package flowserver
 
 import (
-	"golang.org/x/crypto/bcrypt"
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
 
-	"github.com/hankogate/hankogate/flowserver/token"
+	"golang.org/x/crypto/bcrypt"
 )
 
-// Hashing (bcrypt) never runs inside a step's transaction: a step asks for the hash it
-// needs with the engine's Outside (hashPassword, checkHash, newPasscode), which rolls the
-// run back, computes the hash in the server's pool of about one slot per CPU and runs the
-// step again with the result at hand (see engine/work.go).
+// Hashing (bcrypt) never runs inside a step's transaction: it would hold the database's
+// write lock, and every other writer with it, for a quarter of a second. A step asks for
+// the hash it needs with the engine's Outside (hashPassword, checkHash), which rolls the
+// run back; the engine has the hash computed in this pool and runs the step again with
+// the result at hand (see engine/work.go). (Passcodes are not bcrypt-hashed: see
+// passcode.go.)
+
+// hashPool bounds the hashes computed at once to the number of CPUs: a storm of sign-ups
+// queues here for CPU, not for the database. Its queue is first come, first served (Go
+// serves blocked channel senders in order).
+//
+// A job is only worth its CPU if someone still waits for the answer. The pool therefore
+// refuses a job whose request ends before it would get a slot: at once with an overloadedError
+// when the expected wait (jobs ahead of it divided by the slots, times the recent
+// duration of a job) already runs past the request's deadline, and without computing it
+// when the request was abandoned (deadline passed, client gone) while it queued.
+type hashPool struct {
+	slots  chan struct{}
+	queued atomic.Int64 // jobs waiting for a slot or running
+	avg    atomic.Int64 // moving average of a job's duration, ns; 0 until the first job
+}
+
+func newHashPool(n int) *hashPool { return &hashPool{slots: make(chan struct{}, max(n, 1))} }
+
+// overloadedError refuses a job that would not be computed before its request's deadline.
+type overloadedError struct{ wait time.Duration }
+
+func (e *overloadedError) Error() string {
+	return fmt.Sprintf("hash pool overloaded: expected wait %v exceeds the request's deadline", e.wait.Round(time.Millisecond))
+}
+
+// RetryAfter is the wait in whole seconds (at least 1): when the queue ahead is through.
+func (e *overloadedError) RetryAfter() int { return max(1, int(math.Ceil(e.wait.Seconds()))) }
+
+// expectedWait is how long a job queued now waits until it is done.
+func (p *hashPool) expectedWait() time.Duration {
+	ahead := p.queued.Load()
+	return time.Duration((ahead/int64(cap(p.slots)) + 1) * p.avg.Load())
+}
+
+// Run runs fn when a slot is free, unless ctx ends first or is expected to.
+func (p *hashPool) Run(ctx context.Context, fn func()) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		if wait := p.expectedWait(); time.Now().Add(wait).After(deadline) {
+			return &overloadedError{wait: wait}
+		}
+	}
+	p.queued.Add(1)
+	defer p.queued.Add(-1)
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.slots }()
+	// Both select cases may have been ready: an abandoned job costs no CPU.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	fn()
+	p.observe(time.Since(start))
+	return nil
+}
+
+// observe folds a job's duration into the average (weight 1/8: it follows a machine
+// getting busier within a few jobs). Concurrent updates may lose one another's sample,
+// which an estimate can afford.
+func (p *hashPool) observe(d time.Duration) {
+	old := p.avg.Load()
+	if old == 0 {
+		p.avg.Store(int64(d))
+		return
+	}
+	p.avg.Store(old + (int64(d)-old)/8)
+}
 
 // dummyHash is a bcrypt hash (cost bcryptCost) of a random password nobody knows. A
 // password login for an unknown address, or an account without password, is compared
@@ -19,27 +95,26 @@ const dummyHash = "$2a$12$0ubSBDG//PDL9JED7xhmz.6aFCdzjxY77Pp5EMPJ099FD8.P8kb2e"
 
 // Keys of the hashing work of a step, one type each so that they never collide.
 type (
-	hashKey     string    // new password
-	checkKey    [2]string // hash, secret
-	passcodeKey int       // n-th passcode of the step
+	hashKey  string    // new password
+	checkKey [2]string // hash, secret
 )
 
-// hashed is the outcome of a hash computed outside the transaction.
-type hashed struct {
-	code, hash string
-	err        error
+// newHash is a hash computed outside the transaction.
+type newHash struct {
+	hash string
+	err  error
 }
 
 // hashPassword returns the bcrypt hash of a new password.
 func (c *stepCtx) hashPassword(pw string) (string, error) {
 	v, err := c.Outside(hashKey(pw), func() any {
 		hash, err := bcrypt.GenerateFromPassword([]byte(pw), c.s.passwordCost)
-		return hashed{hash: string(hash), err: err}
+		return newHash{hash: string(hash), err: err}
 	})
 	if err != nil {
 		return "", err
 	}
-	h := v.(hashed)
+	h := v.(newHash)
 	return h.hash, h.err
 }
 
@@ -57,23 +132,4 @@ func (c *stepCtx) checkHash(hash, secret string) (bool, error) {
 		return false, err
 	}
 	return v.(bool), nil
-}
-
-// newPasscode returns a fresh 6-digit passcode and its hash. Each call of a step gets its
-// own code; a second run of the step gets the same codes again.
-func (c *stepCtx) newPasscode() (code, hash string, err error) {
-	c.passcodesUsed++
-	v, err := c.Outside(passcodeKey(c.passcodesUsed), func() any {
-		code, err := token.String(6, "0123456789")
-		if err != nil {
-			return hashed{err: err}
-		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(code), passcodeCost)
-		return hashed{code: code, hash: string(hash), err: err}
-	})
-	if err != nil {
-		return "", "", err
-	}
-	h := v.(hashed)
-	return h.code, h.hash, h.err
 }

@@ -58,7 +58,7 @@ func (c *stepCtx) enqueueMail(m Mail) error {
 		CreatedAt: now}); err != nil {
 		return err
 	}
-	c.AfterCommit(c.s.outbox.notify)
+	c.AfterCommit(func() error { c.s.outbox.notify(); return nil })
 	return nil
 }
 

@@ -107,8 +107,8 @@ func TestHashingHoldsNoDatabaseLock(t *testing.T) {
 	e.register("ida@example.com", testPassword)
 	tok := e.loginToken("ida@example.com")
 	r := e.registerToPasswordCreation("hal@example.com", false)
-	for range cap(e.srv.hashes) {
-		e.srv.hashes <- struct{}{}
+	for range cap(e.srv.hashes.slots) {
+		e.srv.hashes.slots <- struct{}{}
 	}
 	fc := &flowClient{base: e.http.URL, times: &timings{}}
 	done := make(chan error, 1)
@@ -134,8 +134,8 @@ func TestHashingHoldsNoDatabaseLock(t *testing.T) {
 		t.Fatalf("register_password answered without a hash slot: %v", err)
 	default:
 	}
-	for range cap(e.srv.hashes) {
-		<-e.srv.hashes
+	for range cap(e.srv.hashes.slots) {
+		<-e.srv.hashes.slots
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -171,7 +171,7 @@ func TestProfilePasswordDelete(t *testing.T) {
 func TestProfilePasswordDeleteNeedsAnotherLogin(t *testing.T) {
 	e, auth := newWebAuthnEnv(t, func(c *Config) { c.PasswordOptional = true; c.Passcode = false })
 	r := e.registerToPasswordCreation("cleo@example.com", false)
-	r = e.skipToSuccess(e.act(r, "register_password", map[string]any{"new_password": testPassword}))
+	e.skipToSuccess(e.act(r, "register_password", map[string]any{"new_password": testPassword}))
 	// Without passcodes the identifier leads straight to login_password.
 	lr := e.preflight(flowapi.FlowLogin)
 	lr = e.act(lr, "continue_with_login_identifier", map[string]any{"email": "cleo@example.com"})

@@ -26,7 +26,9 @@ type Server struct {
 	messages *messages.Catalog
 	flows    *registry
 	engine   *engine.Runner[*stepCtx, flowData]
-	hashes   engine.Pool
+	hashes   *hashPool
+	// passcodeKey is the HMAC key of stored passcodes (passcode.go).
+	passcodeKey []byte
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
@@ -77,9 +79,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
 		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
 		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
-		hashes:        engine.NewPool(runtime.GOMAXPROCS(0)),
+		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
+	}
+	if s.passcodeKey, err = passcodeKey(ctx, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("flowserver: %w", err)
 	}
 	if err := s.maintainKeys(ctx); err != nil {
 		st.Close()

@@ -57,8 +57,10 @@ func (si *sessionInfo) claimsPayload() map[string]any {
 	return m
 }
 
-// issueSession creates the server-side session and the signed JWT, and sets the token on
-// the response per the configured delivery.
+// issueSession creates the server-side session in the step's transaction; the JWT is
+// signed after the commit (RSA signing takes milliseconds of CPU, longer while hashes
+// keep the cores busy, and every writer would wait for it) and set on the response per
+// the configured delivery.
 func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (*sessionInfo, error) {
 	s := c.s
 	id, err := token.UUID()
@@ -77,25 +79,29 @@ func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (
 	if len(amr) > 0 {
 		claims["amr"] = amr
 	}
-	key := s.signing()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	tok.Header["kid"] = key.kid
-	if si.token, err = tok.SignedString(key.key); err != nil {
-		return nil, fmt.Errorf("sign session token: %w", err)
-	}
 	err = c.Q().CreateSession(c.Context(), &store.Session{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: si.expiresAt,
 		LastUsed: now, IPAddress: clientIP(c.Request()), UserAgent: c.Request().UserAgent()}, sessionLimit)
 	if err != nil {
 		return nil, err
 	}
-	lifetime := int(s.cfg.SessionLifetime / time.Second)
-	if s.cfg.TokenDelivery == DeliveryCookie {
-		c.Header().Add("Set-Cookie", s.sessionCookie(si.token, lifetime).String())
-	} else {
-		c.Header().Set(flowapi.HeaderAuthToken, si.token)
-	}
-	c.Header().Set(flowapi.HeaderSessionLifetime, strconv.Itoa(lifetime))
-	c.Header().Set(flowapi.HeaderSessionRetention, "persistent")
+	c.AfterCommit(func() error {
+		key := s.signing()
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+		tok.Header["kid"] = key.kid
+		signed, err := tok.SignedString(key.key)
+		if err != nil {
+			return fmt.Errorf("sign session token: %w", err)
+		}
+		lifetime := int(s.cfg.SessionLifetime / time.Second)
+		if s.cfg.TokenDelivery == DeliveryCookie {
+			c.Header().Add("Set-Cookie", s.sessionCookie(signed, lifetime).String())
+		} else {
+			c.Header().Set(flowapi.HeaderAuthToken, signed)
+		}
+		c.Header().Set(flowapi.HeaderSessionLifetime, strconv.Itoa(lifetime))
+		c.Header().Set(flowapi.HeaderSessionRetention, "persistent")
+		return nil
+	})
 	return si, nil
 }
 

@@ -174,16 +174,23 @@ func ecKey(k jwk) (crypto.PublicKey, error) {
 	default:
 		return nil, fmt.Errorf("unsupported curve %q", k.Crv)
 	}
-	x, err := b64int(k.X)
+	// RFC 7518 6.2.1: each coordinate is the full field size, left-padded with zeros.
+	size := (curve.Params().BitSize + 7) / 8
+	point := []byte{4} // uncompressed point encoding: 0x04 || X || Y
+	for _, c := range []struct{ name, v string }{{"x", k.X}, {"y", k.Y}} {
+		b, err := base64.RawURLEncoding.DecodeString(c.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		if len(b) != size {
+			return nil, fmt.Errorf("%s: %d bytes, want %d", c.name, len(b), size)
+		}
+		point = append(point, b...)
+	}
+	// ParseUncompressedPublicKey also rejects points that are not on the curve.
+	pub, err := ecdsa.ParseUncompressedPublicKey(curve, point)
 	if err != nil {
-		return nil, fmt.Errorf("x: %w", err)
+		return nil, fmt.Errorf("point: %w", err)
 	}
-	y, err := b64int(k.Y)
-	if err != nil {
-		return nil, fmt.Errorf("y: %w", err)
-	}
-	if !curve.IsOnCurve(x, y) {
-		return nil, errors.New("point not on curve")
-	}
-	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+	return pub, nil
 }

@@ -234,9 +234,6 @@ func (e *Runner[C, D]) Serve(w http.ResponseWriter, r *http.Request, f *Flow[C])
 			w.Header().Add(k, v)
 		}
 	}
-	for _, fn := range res.afterCommit {
-		fn()
-	}
 	e.write(w, res.Response)
 }
 
@@ -292,11 +289,10 @@ func (e *Runner[C, D]) start(r *http.Request, f *Flow[C], pass any) (*flowapi.Re
 // errNotOffered rolls back a step whose action is not offered in the flow's state.
 var errNotOffered = errors.New("action not offered")
 
-// stepResult is a rendered step plus what must happen around writing it.
+// stepResult is a rendered step plus the headers to send with it.
 type stepResult struct {
 	*flowapi.Response
-	header      http.Header
-	afterCommit []func()
+	header http.Header
 }
 
 // step runs an action of a started flow.
@@ -352,6 +348,12 @@ func (e *Runner[C, D]) step(r *http.Request, f *Flow[C], rawAction string, pass 
 		res, err := e.runAction(r, f, fl, action, body, pass, w)
 		if errors.Is(err, ErrOutside) && n < maxRuns {
 			if err := w.do(ctx, e.cfg.Pool); err != nil {
+				if b := busy(nil); errors.As(err, &b) {
+					e.cfg.Log.Warn("slow work would not be done before the request's deadline; action refused with 429",
+						zap.String("flow", f.name), zap.String("action", name), zap.Error(err))
+					w.shed = b.RetryAfter()
+					continue
+				}
 				e.cfg.Log.Debug("flow action abandoned while waiting for work", zap.String("action", name), zap.Error(err))
 				return fail(Technical)
 			}
@@ -402,6 +404,12 @@ func (e *Runner[C, D]) runAction(r *http.Request, f *Flow[C], loaded *store.Flow
 				}
 			}
 		}
+		if x.failure == nil && w.shed > 0 {
+			// The work this action needs would not be ready in time (see Pool): refuse it as
+			// a rate limit, in the flow's state, without running it.
+			x.SetPayload("retry_after", w.shed)
+			x.Fail(RateLimited)
+		}
 		if x.failure == nil {
 			if err := action.Run(x.c); err != nil {
 				return fmt.Errorf("action %s: %w", action.Name, err)
@@ -434,7 +442,12 @@ func (e *Runner[C, D]) runAction(r *http.Request, f *Flow[C], loaded *store.Flow
 	if err != nil {
 		return stepResult{}, err
 	}
-	return stepResult{Response: resp, header: x.header, afterCommit: x.afterCommit}, nil
+	for _, fn := range x.afterCommit {
+		if err := fn(); err != nil {
+			return stepResult{}, fmt.Errorf("after commit: %w", err)
+		}
+	}
+	return stepResult{Response: resp, header: x.header}, nil
 }
 
 // readActionRequest decodes the JSON body of an action. An empty body is an empty request

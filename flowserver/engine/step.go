@@ -46,7 +46,7 @@ type Step[D any] struct {
 	stayed      bool
 	noWayBack   bool
 	header      http.Header
-	afterCommit []func()
+	afterCommit []func() error
 
 	work *work // work done outside the transaction, kept across the runs of the step
 }
@@ -99,8 +99,11 @@ func (s *Step[D]) Payload(key string) any { return s.payload[key] }
 // Header returns the headers to add to the response (session token, cookies).
 func (s *Step[D]) Header() http.Header { return s.header }
 
-// AfterCommit runs fn once the step has committed (never if it rolls back).
-func (s *Step[D]) AfterCommit(fn func()) { s.afterCommit = append(s.afterCommit, fn) }
+// AfterCommit runs fn once the step has committed (never if it rolls back), for work too
+// slow to do while holding the write lock (signing the session JWT) or that must not
+// happen before the commit (waking the mail senders). An error answers technical_error,
+// although the step's writes stay.
+func (s *Step[D]) AfterCommit(fn func() error) { s.afterCommit = append(s.afterCommit, fn) }
 
 // Advance moves to the given states, put in front of the queue; with none, to the next
 // queued state.

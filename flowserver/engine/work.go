@@ -25,6 +25,9 @@ const maxRuns = 3
 type work struct {
 	pending []func() // asked for in the last run, not done yet
 	done    map[any]any
+	// shed is set (seconds to wait) when the pool refused the step's work as not ready in
+	// time: the step then runs once more to answer 429 in its state, without its action.
+	shed int
 }
 
 // Outside returns the result of fn for key, computed outside the step's transaction. Until
@@ -71,21 +74,14 @@ func (w *work) do(ctx context.Context, pool Pool) error {
 	return nil
 }
 
-// Pool bounds the slow work done at once, to about the number of CPUs: a storm of
-// sign-ups queues here for CPU, not for the database.
-type Pool chan struct{}
-
-// NewPool returns a pool of n slots (at least one).
-func NewPool(n int) Pool { return make(Pool, max(n, 1)) }
-
-// Run runs fn when a slot is free, unless ctx ends first.
-func (p Pool) Run(ctx context.Context, fn func()) error {
-	select {
-	case p <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-p }()
-	fn()
-	return nil
+// Pool does the slow work of steps, outside their transactions (the server's hash pool,
+// which bounds it to about the number of CPUs).
+type Pool interface {
+	// Run runs fn, unless ctx ends first. An error with a RetryAfter() int method means the
+	// work would not be done before ctx's deadline: the step then answers 429
+	// rate_limit_exceeded in its state, with retry_after.
+	Run(ctx context.Context, fn func()) error
 }
+
+// busy is a Pool's refusal of work it would not finish in time.
+type busy interface{ RetryAfter() int }

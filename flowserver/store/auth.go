@@ -148,3 +148,21 @@ func (q Q) HasSigningKey(ctx context.Context, kid string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// Secret returns the server secret called name, creating it from fresh (random bytes)
+// on first use. Concurrent first uses, also by other processes sharing the file, agree
+// on the one that was stored first.
+func (s *Store) Secret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	var value []byte
+	err := s.Tx(ctx, func(q Q) error {
+		if err := q.exec(ctx, "create secret", `INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, name, fresh, micro(time.Now())); err != nil {
+			return err
+		}
+		return q.q.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = ?`, name).Scan(&value)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: secret %s: %w", name, err)
+	}
+	return value, nil
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +28,10 @@ const (
 // builds it (no -trimpath). It runs the go command from the caller's working directory,
 // which must lie inside the module (a test's package directory does).
 func Build(out string) error {
+	// go test puts its own GOROOT/bin first on PATH, so the go command is always found there.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("building cmd/hankogate: %w", err)
 	}
 	cmd := exec.Command(goTool, "build", "-o", out, "github.com/hankogate/hankogate/cmd/hankogate")
 	if b, err := cmd.CombinedOutput(); err != nil {
