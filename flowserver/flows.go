@@ -9,14 +9,12 @@ import (
 )
 
 // stepCtx is what the states of the three flows see of a step: the engine's step (flow
-// data, inputs, payload, moves) plus the server, and per run of the step the counters that
-// give repeated calls their remembered results (see hashing.go and ratelimit.go).
+// data, inputs, payload, moves) plus the server.
 type stepCtx struct {
 	*engine.Step[flowData]
 	s *Server
 
-	passcodesUsed int // newPasscode calls in this run
-	limitsUsed    int // takeLimit calls in this run
+	limitsUsed int // takeLimit calls in this run (see ratelimit.go)
 }
 
 // action is an action of the flows.
