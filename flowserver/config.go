@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowserver/mail"
 )
 
 // Config configures the embedded server. Go's zero value turns every feature off, so callers
@@ -57,15 +59,15 @@ type Config struct {
 	SignupDomains []string
 }
 
-// SMTPConfig names the mail server passcodes are sent through.
-type SMTPConfig struct {
-	Host     string
-	Port     int
-	From     string
-	Username string
-	Password string
-	TLS      string // "none" | "starttls" | "tls"
-}
+// Mail delivery, configured here, done by package mail.
+type (
+	// SMTPConfig names the mail server passcodes are sent through.
+	SMTPConfig = mail.SMTPConfig
+	// Mailer delivers passcode mails (Config.Mailer).
+	Mailer = mail.Mailer
+	// Mail is one passcode e-mail.
+	Mail = mail.Mail
+)
 
 // MFA modes.
 const (

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -51,7 +52,7 @@ func (s *Server) registerLogin(r *registry) {
 		Name:        "continue_to_passcode_confirmation",
 		Description: "Sign in with a passcode sent by e-mail.",
 		Run: func(c *stepCtx) error {
-			c.Data().PasscodeTemplate = loginTemplate(c, TemplateLogin)
+			c.Data().PasscodeTemplate = loginTemplate(c, mail.TemplateLogin)
 			c.Advance("passcode_confirmation")
 			return nil
 		},
@@ -73,7 +74,7 @@ func (s *Server) registerLogin(r *registry) {
 		Run: func(c *stepCtx) error {
 			d := c.Data()
 			d.RecoveryStarted = true
-			d.PasscodeTemplate = loginTemplate(c, TemplateRecovery)
+			d.PasscodeTemplate = loginTemplate(c, mail.TemplateRecovery)
 			c.Advance("passcode_confirmation")
 			return nil
 		},
@@ -112,7 +113,7 @@ func (s *Server) registerLogin(r *registry) {
 // not exist (enumeration protection).
 func loginTemplate(c *stepCtx, template string) string {
 	if !c.Data().UserExists {
-		return TemplateEmailLoginAttempted
+		return mail.TemplateEmailLoginAttempted
 	}
 	return template
 }
@@ -133,7 +134,7 @@ func (s *Server) continueWithLoginIdentifier(c *stepCtx) error {
 	case s.cfg.Password && s.cfg.Passcode:
 		c.Advance("login_method_chooser")
 	case s.cfg.Passcode:
-		d.PasscodeTemplate = loginTemplate(c, TemplateLogin)
+		d.PasscodeTemplate = loginTemplate(c, mail.TemplateLogin)
 		c.Advance("passcode_confirmation")
 	case s.cfg.Password:
 		c.Advance("login_password")

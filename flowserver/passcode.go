@@ -12,6 +12,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 )
@@ -164,12 +165,22 @@ func (s *Server) sendPasscode(c *stepCtx) error {
 	d.PasscodeID = id
 	template := d.PasscodeTemplate
 	if template == "" {
-		template = TemplateLogin
+		template = mail.TemplateLogin
 	}
-	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
+	if template == mail.TemplateEmailLoginAttempted || template == mail.TemplateEmailRegistrationAttempted {
 		code = ""
 	}
-	return c.enqueueMail(composeMail(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
+	return c.enqueueMail(mail.Compose(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
+}
+
+// enqueueMail writes a passcode mail into the outbox in the step's transaction; the
+// senders are woken once the step has committed.
+func (c *stepCtx) enqueueMail(m mail.Mail) error {
+	if err := mail.Enqueue(c.Context(), c.Q(), m, c.Now(), c.Now().Add(passcodeTTL)); err != nil {
+		return err
+	}
+	c.AfterCommit(func() error { c.s.outbox.Notify(); return nil })
+	return nil
 }
 
 func (s *Server) verifyPasscode(c *stepCtx) error {
@@ -226,7 +237,7 @@ func (s *Server) verifyPasscode(c *stepCtx) error {
 	d.addAMR(amrPasscode)
 	c.NoWayBack()
 	switch d.PasscodeTemplate {
-	case TemplateLogin, TemplateRecovery:
+	case mail.TemplateLogin, mail.TemplateRecovery:
 		if !d.UserExists {
 			c.Fail(engine.NotPermitted)
 			return nil
@@ -235,7 +246,7 @@ func (s *Server) verifyPasscode(c *stepCtx) error {
 			d.LoginMethod = methodPasscode
 		}
 		c.Advance(c.plannedStates()...)
-	case TemplateEmailVerification:
+	case mail.TemplateEmailVerification:
 		c.Advance()
 	default:
 		// Code-less templates never get here: their code is never sent.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 )
@@ -206,11 +207,11 @@ func (s *Server) createEmail(c *stepCtx) error {
 		return nil
 	case err == nil:
 		// Someone else's address: its owner gets a mail without code (no account hints).
-		return s.confirmEmail(c, pendingEmail{Address: addr}, TemplateEmailRegistrationAttempted)
+		return s.confirmEmail(c, pendingEmail{Address: addr}, mail.TemplateEmailRegistrationAttempted)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	return s.confirmEmail(c, pendingEmail{Address: addr}, TemplateEmailVerification)
+	return s.confirmEmail(c, pendingEmail{Address: addr}, mail.TemplateEmailVerification)
 }
 
 func setProfilePassword(c *stepCtx) error {

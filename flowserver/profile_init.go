@@ -3,6 +3,7 @@ package flowserver
 import (
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 )
 
 // Profile limits (Hanko's defaults).
@@ -116,7 +117,7 @@ func (s *Server) registerProfileInit(r *registry) {
 			if e.IsVerified {
 				return nil
 			}
-			return s.confirmEmail(c, pendingEmail{ID: e.ID, Address: e.Address}, TemplateEmailVerification)
+			return s.confirmEmail(c, pendingEmail{ID: e.ID, Address: e.Address}, mail.TemplateEmailVerification)
 		},
 	})
 	p(&action{

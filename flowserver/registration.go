@@ -5,6 +5,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 )
@@ -31,7 +32,7 @@ func (s *Server) registerRegistration(r *registry) {
 			case err == nil:
 				// Taken: pretend to continue and tell the owner by a mail without code.
 				d.UserExists = true
-				d.PasscodeTemplate = TemplateEmailRegistrationAttempted
+				d.PasscodeTemplate = mail.TemplateEmailRegistrationAttempted
 				c.Advance("passcode_confirmation")
 				return nil
 			case !errors.Is(err, store.ErrNotFound):
@@ -42,7 +43,7 @@ func (s *Server) registerRegistration(r *registry) {
 				return err
 			}
 			d.UserExists = false
-			d.PasscodeTemplate = TemplateEmailVerification
+			d.PasscodeTemplate = mail.TemplateEmailVerification
 			c.Advance(append([]string{"passcode_confirmation"}, c.plannedStates()...)...)
 			return nil
 		},
