@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,17 @@ var (
 	ErrMalformed   = errors.New("flow API answer malformed")
 	ErrServer      = errors.New("flow API failed") // 5xx or 429: the backend could not answer
 )
+
+// RateLimitedError is a 429 answer that carries no flow state to show it in (a rate limit
+// in front of the flows, e.g. on starting one); it is an ErrServer. RetryAfter is the
+// Retry-After header's seconds, 0 when it has none.
+type RateLimitedError struct{ RetryAfter int }
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v: rate limited (retry after %d s)", ErrServer, e.RetryAfter)
+}
+
+func (e *RateLimitedError) Unwrap() error { return ErrServer }
 
 // Client calls one API base URL.
 type Client struct {
@@ -98,7 +110,12 @@ func (c *Client) flowCall(ctx context.Context, flow, path string, body []byte, r
 		return nil, err
 	}
 	var resp flowapi.Response
-	if err := json.Unmarshal(data, &resp); err != nil {
+	err = json.Unmarshal(data, &resp)
+	if status == http.StatusTooManyRequests && (err != nil || resp.Name == "") {
+		seconds, _ := strconv.Atoi(header.Get("Retry-After"))
+		return nil, &RateLimitedError{RetryAfter: max(seconds, 0)}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: POST %s: status %d: %v", ErrMalformed, pathOnly(path), status, err)
 	}
 	if err := checkResponse(flow, status, &resp); err != nil {
