@@ -139,7 +139,7 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 	}
 	g.keepDeviceToken(w, res)
 	if limitedOutsideFlow(res.Response) {
-		g.rateLimited(w, r, "preflight "+st.Flow, view.RetryAfter(res.Response.Payload))
+		g.tooManyRequests(w, r, "preflight "+st.Flow, view.RetryAfter(res.Response.Payload))
 		return
 	}
 	if res.Response.Name == flowapi.StateError {
@@ -154,7 +154,7 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, resp *flowapi.Response) {
 	flow := st.Flow
 	if limitedOutsideFlow(resp) {
-		g.rateLimited(w, r, "start "+flow, view.RetryAfter(resp.Payload))
+		g.tooManyRequests(w, r, "start "+flow, view.RetryAfter(resp.Payload))
 		return
 	}
 	if resp.Name == flowapi.StateError || resp.Name == flowapi.StateSuccess {
@@ -356,7 +356,7 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 	case flowapi.StateError:
 		if limitedOutsideFlow(resp) {
 			// Starting a new flow would be refused as well.
-			g.rateLimited(w, r, st.Flow+" action", view.RetryAfter(resp.Payload))
+			g.tooManyRequests(w, r, st.Flow+" action", view.RetryAfter(resp.Payload))
 			return
 		}
 		notice := noticeFailed

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -220,7 +221,7 @@ func (g *Gateway) message(w http.ResponseWriter, r *http.Request, status int, ke
 // for anything else.
 func (g *Gateway) apiFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if rl := (*flowclient.RateLimitedError)(nil); errors.As(err, &rl) {
-		g.rateLimited(w, r, what, rl.RetryAfter)
+		g.tooManyRequests(w, r, what, int((rl.RetryAfter+time.Second-1)/time.Second))
 		return
 	}
 	g.log.Error("flow API call failed", zap.String("call", what), zap.Error(err))
@@ -234,10 +235,10 @@ func (g *Gateway) apiFailure(w http.ResponseWriter, r *http.Request, what string
 // defaultRetry is the wait announced for a 429 that names none.
 const defaultRetry = 5
 
-// rateLimited answers a flow start or step the backend refused with 429 outside any flow
+// tooManyRequests answers a flow start or step the backend refused with 429 outside any flow
 // state (a state's own 429 is shown on its page): for a browser a page saying when to try
 // again, with a link back to the page, for an API client JSON; both 429 with Retry-After.
-func (g *Gateway) rateLimited(w http.ResponseWriter, r *http.Request, what string, seconds int) {
+func (g *Gateway) tooManyRequests(w http.ResponseWriter, r *http.Request, what string, seconds int) {
 	if seconds <= 0 {
 		seconds = defaultRetry
 	}

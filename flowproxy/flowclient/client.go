@@ -29,19 +29,44 @@ var (
 	ErrUnreachable = errors.New("flow API unreachable")
 	ErrTimeout     = errors.New("flow API timed out")
 	ErrMalformed   = errors.New("flow API answer malformed")
-	ErrServer      = errors.New("flow API failed") // 5xx or 429: the backend could not answer
+	ErrServer      = errors.New("flow API failed") // 5xx: the backend could not answer
+	// ErrRateLimited is a 429 to a session check: the backend is up but will not look now.
+	// It is an answer, not an outage (see RateLimitedError).
+	ErrRateLimited = errors.New("flow API rate limited")
 )
 
-// RateLimitedError is a 429 answer that carries no flow state to show it in (a rate limit
-// in front of the flows, e.g. on starting one); it is an ErrServer. RetryAfter is the
-// Retry-After header's seconds, 0 when it has none.
-type RateLimitedError struct{ RetryAfter int }
+// MaxRetryAfter bounds a backend's Retry-After: a hostile or misconfigured backend must not
+// tell the gateway (and through it every client) to stay away for days.
+const MaxRetryAfter = time.Hour
 
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%v: rate limited (retry after %d s)", ErrServer, e.RetryAfter)
+// RateLimitedError is a 429 answer; errors.Is(err, ErrRateLimited) holds for it.
+type RateLimitedError struct {
+	Endpoint   string
+	RetryAfter time.Duration // the backend's Retry-After, at most MaxRetryAfter; 0 if none
 }
 
-func (e *RateLimitedError) Unwrap() error { return ErrServer }
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v: %s status 429 (retry after %v)", ErrRateLimited, e.Endpoint, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// RetryAfter reads a Retry-After header: delay-seconds or an HTTP date, as a positive
+// duration of at most MaxRetryAfter; 0 when absent, unreadable or not in the future.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseUint(v, 10, 63); err == nil {
+		d = time.Duration(min(secs, uint64(MaxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
+}
 
 // Client calls one API base URL.
 type Client struct {
@@ -112,8 +137,8 @@ func (c *Client) flowCall(ctx context.Context, flow, path string, body []byte, r
 	var resp flowapi.Response
 	err = json.Unmarshal(data, &resp)
 	if status == http.StatusTooManyRequests && (err != nil || resp.Name == "") {
-		seconds, _ := strconv.Atoi(header.Get("Retry-After"))
-		return nil, &RateLimitedError{RetryAfter: max(seconds, 0)}
+		// A limit in front of the flows: no state to show it in.
+		return nil, &RateLimitedError{Endpoint: "POST " + pathOnly(path), RetryAfter: RetryAfter(header, time.Now())}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: POST %s: status %d: %v", ErrMalformed, pathOnly(path), status, err)
@@ -181,23 +206,25 @@ func printable(s string) bool {
 }
 
 // ValidateSession asks the API whether a session token is still valid (POST /sessions/validate);
-// it bumps the session's last use as a browser request would. Only a failed call or an answer
-// that says nothing about the session is an error (wrapping ErrUnreachable, ErrTimeout,
-// ErrServer or ErrMalformed): a transport failure, a 5xx, 429 (the backend refused to look),
-// or a 200 without is_valid. Any other status is the backend's answer that it does not
-// know the session: false, nil.
+// it bumps the session's last use as a browser request would. A failed call or an answer that
+// says nothing about the session is an error wrapping ErrUnreachable, ErrTimeout, ErrServer
+// (5xx) or ErrMalformed (a 200 without is_valid); a 429 is a *RateLimitedError: the backend
+// will not look now, which says nothing about the session either. Any other status is the
+// backend's answer that it does not know the session: false, nil.
 func (c *Client) ValidateSession(ctx context.Context, token string, relay Relay) (bool, error) {
 	body, err := json.Marshal(map[string]string{"session_token": token})
 	if err != nil {
 		return false, fmt.Errorf("encoding validate request: %w", err)
 	}
 	relay.Bearer = ""
-	status, _, data, err := c.do(ctx, http.MethodPost, "/sessions/validate", body, relay)
+	status, header, data, err := c.do(ctx, http.MethodPost, "/sessions/validate", body, relay)
 	switch {
 	case err != nil:
 		return false, err
-	case status >= 500 || status == http.StatusTooManyRequests:
+	case status >= 500:
 		return false, fmt.Errorf("%w: /sessions/validate status %d", ErrServer, status)
+	case status == http.StatusTooManyRequests:
+		return false, &RateLimitedError{Endpoint: "/sessions/validate", RetryAfter: RetryAfter(header, time.Now())}
 	case status != http.StatusOK:
 		return false, nil
 	}
