@@ -37,6 +37,25 @@ func (a *switchableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
+// remoteBackend is an embedded-backend server (passwords, passcodes to env's SMTP server)
+// for the gateway to use as a remote Flow API.
+func remoteBackend(t *testing.T, env *gatewayEnv) *flowserver.Server {
+	t.Helper()
+	smtpHost, smtpPort := env.smtp.Addr()
+	cfg := flowserver.DefaultConfig()
+	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
+	cfg.Passkey = false
+	cfg.MFA = flowserver.MFAOff
+	cfg.Origins = []string{testSite}
+	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
+	server, err := flowserver.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	return server
+}
+
 // requestWithSession sends GET path with the session cookie, as a browser (navigation) or
 // an API client, and returns status, headers and body.
 func requestWithSession(ctx context.Context, cookie, path string, navigation bool) (int, http.Header, string, error) {
@@ -66,19 +85,7 @@ func requestWithSession(ctx context.Context, cookie, path string, navigation boo
 // works again. The metrics count the checks.
 func TestSessionChecksAcrossReloadAndOutage(t *testing.T) {
 	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
-	smtpHost, smtpPort := env.smtp.Addr()
-	cfg := flowserver.DefaultConfig()
-	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
-	cfg.Passkey = false
-	cfg.MFA = flowserver.MFAOff
-	cfg.Origins = []string{testSite}
-	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
-	server, err := flowserver.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Close() })
-	backend := &switchableAPI{next: server}
+	backend := &switchableAPI{next: remoteBackend(t, env)}
 	api := httptest.NewServer(backend)
 	t.Cleanup(api.Close)
 
@@ -164,4 +171,50 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRequestsDuringReloadsAnswered: requests keep arriving while the config is reloaded;
+// those still running on a config that Caddy has cleaned up finish without touching what
+// Cleanup released. Under -race (as CI runs this package) this caught Cleanup clearing the
+// handler's route while requests read it; a request that met the nil route would have
+// panicked into a 500.
+func TestRequestsDuringReloadsAnswered(t *testing.T) {
+	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
+	api := httptest.NewServer(remoteBackend(t, env))
+	t.Cleanup(api.Close)
+	dir := t.TempDir()
+	startGateway(t, env, gatewayOptions{dir: dir, api: api.URL})
+	b := newBrowser(t)
+	if p := registerUser(t, env, b, "reload@example.com", "reload race pw 1", "/app/first"); p.Status != http.StatusOK {
+		t.Fatalf("after registration: %s %d", p.URL, p.Status)
+	}
+	cookie := b.Cookie(cookieName, "/")
+
+	var stop atomic.Bool
+	var answered, cut atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				st, _, body, err := requestWithSession(context.Background(), cookie, fmt.Sprintf("/app/during-%d-%d", w, i), false)
+				switch {
+				case err != nil:
+					cut.Add(1) // the old server closed the connection under the request
+				case st != http.StatusOK && st != http.StatusServiceUnavailable:
+					t.Errorf("request during a reload: %d %s", st, body)
+				default:
+					answered.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 3 {
+		startGateway(t, env, gatewayOptions{dir: dir, api: api.URL, title: fmt.Sprintf("Reload %d", i)})
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d requests answered, %d cut during 3 reloads", answered.Load(), cut.Load())
+	if answered.Load() == 0 {
+		t.Fatal("no request was answered during the reloads")
+	}
 }
