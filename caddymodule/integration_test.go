@@ -163,7 +163,14 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 }
 `, testAdminPort, testHTTPPort, filepath.Join(opts.dir, "storage"), logging, testSite, upstreamURL.Host,
 		opts.title, cookieName, keys, backend)
+	loadCaddy(t, config)
+	return env
+}
 
+// loadCaddy loads a Caddyfile into this package's in-process Caddy (replacing any config
+// loaded before: a reload).
+func loadCaddy(t *testing.T, config string) {
+	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
 	// caddytest skips (rather than fails) when its prerequisites are missing, e.g. in a
 	// -trimpath build; an integration test that silently did nothing must not pass.
@@ -176,7 +183,6 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	if t.Failed() {
 		t.FailNow()
 	}
-	return env
 }
 
 // newBrowser is a browser without JavaScript on the test site.

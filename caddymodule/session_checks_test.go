@@ -19,11 +19,13 @@ import (
 )
 
 // switchableAPI is a remote Flow API that can be taken down (it then answers 503, as a
-// failing Hanko or its load balancer would) and counts session checks.
+// failing Hanko or its load balancer would), can rate-limit session checks (429) and counts
+// them.
 type switchableAPI struct {
-	next   http.Handler
-	down   atomic.Bool
-	checks atomic.Int64
+	next    http.Handler
+	down    atomic.Bool
+	limited atomic.Bool
+	checks  atomic.Int64
 }
 
 func (a *switchableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +35,11 @@ func (a *switchableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/sessions/validate" {
 		a.checks.Add(1)
+		if a.limited.Load() {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
 	}
 	a.next.ServeHTTP(w, r)
 }
