@@ -32,15 +32,7 @@ func TestMetricsAfterAScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	embeddedDB := filepath.Join(dir, "embedded.db")
-	loadCaddy(t, fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:%d
-	http_port %d
-	https_port 9543
-	grace_period 1ns
-	storage file_system %s
-}
-
+	loadCaddy(t, caddyGlobals(filepath.Join(dir, "storage"), "")+fmt.Sprintf(`
 (gate) {
 	api %s
 	timeout 2m
@@ -92,7 +84,7 @@ http://localhost:%d {
 	}
 	respond "embedded"
 }
-`, testAdminPort, testHTTPPort, filepath.Join(dir, "storage"), api.URL, cookieName, testHashKey, testBlockKey,
+`, api.URL, cookieName, testHashKey, testBlockKey,
 		testSite, upstream.Host, upstream.Host, upstream.Host, testHTTPPort+1, embeddedDB, testHashKey, testBlockKey))
 
 	b := newBrowser(t)
