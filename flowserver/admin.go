@@ -7,6 +7,9 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // Checks shared with the operator's tools (flowserver/useradmin, flowserver/transfer), so
@@ -15,7 +18,7 @@ import (
 // ValidEmail reports whether address is an e-mail address the flows accept (as entered:
 // compare lower-cased).
 func ValidEmail(address string) bool {
-	return len(address) <= emailMaxLength && emailPattern.MatchString(address)
+	return len(address) <= emailMaxLength && engine.IsEmail(address)
 }
 
 // usernameMaxLength bounds usernames written by the operator's tools.
@@ -47,7 +50,7 @@ func ValidTOTPSecret(secret string) bool {
 }
 
 // NewUserID returns a new random (version 4) user id.
-func NewUserID() (string, error) { return newUUID() }
+func NewUserID() (string, error) { return token.UUID() }
 
 // IsUUID reports whether s is a UUID in canonical text form (any case).
-func IsUUID(s string) bool { return isUUID(s) }
+func IsUUID(s string) bool { return token.IsUUID(s) }

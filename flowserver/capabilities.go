@@ -2,28 +2,29 @@ package flowserver
 
 import (
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 )
 
 // registerCapabilities defines preflight, the first state of every flow.
 func (s *Server) registerCapabilities(r *registry) {
-	st := r.state(flowapi.StatePreflight, flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
-	st.action(&actionDef{
-		name:        "register_client_capabilities",
-		description: "Tell the server what the browser can do.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{
-				{name: "webauthn_available", typ: flowapi.TypeBoolean, required: ptr(true), hidden: ptr(true)},
-				{name: "webauthn_conditional_mediation_available", typ: flowapi.TypeBoolean, hidden: ptr(true)},
-				{name: "webauthn_platform_authenticator_available", typ: flowapi.TypeBoolean, hidden: ptr(true)},
+	st := r.State(flowapi.StatePreflight, flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
+	st.Action(&action{
+		Name:        "register_client_capabilities",
+		Description: "Tell the server what the browser can do.",
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{
+				{Name: "webauthn_available", Type: flowapi.TypeBoolean, Required: engine.Ptr(true), Hidden: engine.Ptr(true)},
+				{Name: "webauthn_conditional_mediation_available", Type: flowapi.TypeBoolean, Hidden: engine.Ptr(true)},
+				{Name: "webauthn_platform_authenticator_available", Type: flowapi.TypeBoolean, Hidden: engine.Ptr(true)},
 			}
 		},
-		run: func(c *Ctx) error {
+		Run: func(c *stepCtx) error {
 			d := c.Data()
 			d.WebAuthnAvailable = c.InputBool("webauthn_available")
 			d.ConditionalMediation = c.InputBool("webauthn_conditional_mediation_available")
 			d.PlatformAuthenticator = c.InputBool("webauthn_platform_authenticator_available")
-			c.PreventRevert()
-			c.Continue()
+			c.NoWayBack()
+			c.Advance()
 			return nil
 		},
 	})

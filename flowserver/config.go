@@ -1,13 +1,11 @@
-// Package flowserver is the embedded Hanko-compatible Flow API server: login, registration
-// and profile flows, session JWTs with a JWKS, and the session endpoints, all backed by one
-// SQLite file. It speaks the wire format of package flowapi so the gateway cannot tell it
-// from a real Hanko backend.
 package flowserver
 
 import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/hankogate/hankogate/flowserver/mail"
 )
 
 // Config configures the embedded server. Go's zero value turns every feature off, so callers
@@ -61,15 +59,15 @@ type Config struct {
 	SignupDomains []string
 }
 
-// SMTPConfig names the mail server passcodes are sent through.
-type SMTPConfig struct {
-	Host     string
-	Port     int
-	From     string
-	Username string
-	Password string
-	TLS      string // "none" | "starttls" | "tls"
-}
+// Mail delivery, configured here, done by package mail.
+type (
+	// SMTPConfig names the mail server passcodes are sent through.
+	SMTPConfig = mail.SMTPConfig
+	// Mailer delivers passcode mails (Config.Mailer).
+	Mailer = mail.Mailer
+	// Mail is one passcode e-mail.
+	Mail = mail.Mail
+)
 
 // MFA modes.
 const (

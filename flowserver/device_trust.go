@@ -23,15 +23,15 @@ const (
 
 // registerDeviceTrust defines device_trust, offered after a second factor.
 func (s *Server) registerDeviceTrust(r *registry) {
-	st := r.state("device_trust", flowapi.FlowLogin)
-	st.action(&actionDef{
-		name:        "trust_device",
-		description: "Remember this device so that later sign-ins skip the second factor.",
-		run:         s.trustDevice,
+	st := r.State("device_trust", flowapi.FlowLogin)
+	st.Action(&action{
+		Name:        "trust_device",
+		Description: "Remember this device so that later sign-ins skip the second factor.",
+		Run:         s.trustDevice,
 	})
-	st.action(skipAction(nil))
-	st.action(backAction())
-	r.flow(flowapi.FlowLogin).schedule(phaseDeviceTrust, func(c *Ctx) []string {
+	st.Action(skipAction(nil))
+	st.Action(backAction())
+	r.plan(flowapi.FlowLogin, phaseDeviceTrust, func(c *stepCtx) []string {
 		if s.mfaUsageState(c) != "" {
 			return []string{"device_trust"}
 		}
@@ -60,7 +60,7 @@ func deviceEntries(r *http.Request) [][2]string {
 }
 
 // deviceTrusted reports whether the request presents a valid device-trust token of the user.
-func (s *Server) deviceTrusted(c *Ctx, userID string) (bool, error) {
+func (s *Server) deviceTrusted(c *stepCtx, userID string) (bool, error) {
 	for _, e := range deviceEntries(c.Request()) {
 		if e[0] != userID {
 			continue
@@ -74,7 +74,7 @@ func (s *Server) deviceTrusted(c *Ctx, userID string) (bool, error) {
 }
 
 // trustDevice stores a new device token (hashed) and sets the cookie on the response.
-func (s *Server) trustDevice(c *Ctx) error {
+func (s *Server) trustDevice(c *stepCtx) error {
 	d := c.Data()
 	raw := make([]byte, deviceTokenBytes)
 	if _, err := rand.Read(raw); err != nil {
@@ -94,6 +94,6 @@ func (s *Server) trustDevice(c *Ctx) error {
 	ck := &http.Cookie{Name: flowapi.DeviceTrustCookie, Value: strings.Join(entries, "|"), Path: "/",
 		MaxAge: int(deviceTrustDuration / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode}
 	c.Header().Add("Set-Cookie", ck.String())
-	c.Continue()
+	c.Advance()
 	return nil
 }

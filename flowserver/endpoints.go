@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -159,7 +160,7 @@ var idleFlowStates = []string{flowapi.StatePreflight, "login_init", "registratio
 // deleteExpired deletes expired rows (see cleanupInterval).
 func (s *Server) deleteExpired(ctx context.Context) (int, error) {
 	return s.store.DeleteExpired(ctx, store.Cleanup{Now: s.now(), FlowGrace: expiredFlowKept, IdleFlow: idleFlowTTL,
-		IdleStates: idleFlowStates, SentMail: sentMailKept, AttemptWindow: maxAttemptWindow()})
+		IdleStates: idleFlowStates, SentMail: mail.SentKept, AttemptWindow: maxAttemptWindow()})
 }
 
 // maxAttemptWindow is the longest window of the durable caps: older counters are dead.

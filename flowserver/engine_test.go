@@ -4,18 +4,17 @@ import (
 	"testing"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
 // testFlow adds a flow "enginetest" (preflight, then t_init) to the env's server; define
 // fills in t_init and further states.
 func testFlow(e *env, define func(r *registry)) {
-	r := newRegistry()
-	e.srv.registerCapabilities(r)
-	r.state(flowapi.StatePreflight, flowapi.FlowLogin, "enginetest")
-	r.flow("enginetest").initial = []string{"t_init"}
+	r := e.srv.flows
+	r.State(flowapi.StatePreflight, flowapi.FlowLogin, "enginetest")
+	r.Flow("enginetest").First = []string{"t_init"}
 	define(r)
-	e.srv.flows["enginetest"] = r.flow("enginetest")
 }
 
 // shown conditions are evaluated in the transaction of the step that runs the action, so
@@ -25,14 +24,14 @@ func TestShownRunsInTheStepTransaction(t *testing.T) {
 	var shownQ []store.Q
 	var runQ store.Q
 	testFlow(e, func(r *registry) {
-		r.state("t_init", "enginetest").action(&actionDef{
-			name: "go",
-			shown: func(c *Ctx) bool {
+		r.State("t_init", "enginetest").Action(&action{
+			Name: "go",
+			Shown: func(c *stepCtx) bool {
 				shownQ = append(shownQ, c.Q())
 				_, err := c.Q().HasOTPSecret(c.Context(), "00000000-0000-4000-8000-000000000000")
 				return err == nil
 			},
-			run: func(c *Ctx) error { runQ = c.Q(); c.Stay(); return nil },
+			Run: func(c *stepCtx) error { runQ = c.Q(); c.Stay(); return nil },
 		})
 	})
 	r := e.preflight("enginetest")
@@ -56,26 +55,26 @@ func TestPayloadIsPerResponse(t *testing.T) {
 	e := newEnv(t, nil)
 	renders := 0
 	testFlow(e, func(r *registry) {
-		init := r.state("t_init", "enginetest")
-		init.onEnter(func(c *Ctx) error { c.SetPayload("entered", true); return nil })
-		init.onRender(func(c *Ctx) error { renders++; c.SetPayload("renders", renders); return nil })
-		init.action(&actionDef{name: "fail", run: func(c *Ctx) error {
+		init := r.State("t_init", "enginetest")
+		init.OnEnter(func(c *stepCtx) error { c.SetPayload("entered", true); return nil })
+		init.OnRender(func(c *stepCtx) error { renders++; c.SetPayload("renders", renders); return nil })
+		init.Action(&action{Name: "fail", Run: func(c *stepCtx) error {
 			c.SetPayload("retry_after", 7)
-			c.Fail(errRateLimit)
+			c.Fail(engine.RateLimited)
 			return nil
 		}})
-		init.action(&actionDef{name: "stay", run: func(c *Ctx) error {
+		init.Action(&action{Name: "stay", Run: func(c *stepCtx) error {
 			c.SetPayload("stale", true)
 			c.Stay()
 			return nil
 		}})
-		init.action(&actionDef{name: "next", run: func(c *Ctx) error {
+		init.Action(&action{Name: "next", Run: func(c *stepCtx) error {
 			c.SetPayload("stale", true)
-			c.Continue("t_next")
+			c.Advance("t_next")
 			return nil
 		}})
-		next := r.state("t_next", "enginetest")
-		next.action(backAction())
+		next := r.State("t_next", "enginetest")
+		next.Action(backAction())
 	})
 	r := e.preflight("enginetest")
 	e.expect(r, 200, "t_init")

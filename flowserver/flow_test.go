@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/mail"
 )
 
 var csrfPattern = regexp.MustCompile(`^[0-9A-Za-z]{32}$`)
@@ -101,16 +102,16 @@ func TestLoginWithPasscode(t *testing.T) {
 	r = e.act(r, "continue_to_passcode_confirmation", nil)
 	e.expect(r, 200, "passcode_confirmation")
 	e.expectActions(r, "back", "resend_passcode", "verify_passcode")
-	mail := e.mail.last(t, "bob@example.com")
-	if mail.Template != TemplateLogin || len(mail.Code) != 6 {
-		t.Fatalf("mail %+v", mail)
+	got := e.mail.last(t, "bob@example.com")
+	if got.Template != mail.TemplateLogin || len(got.Code) != 6 {
+		t.Fatalf("got %+v", got)
 	}
-	r = e.act(r, "verify_passcode", map[string]any{"code": wrongCode(mail.Code)})
+	r = e.act(r, "verify_passcode", map[string]any{"code": wrongCode(got.Code)})
 	e.expect(r, 400, "passcode_confirmation")
 	if inputError(r, "verify_passcode", "code") != flowapi.ErrPasscodeInvalid {
 		t.Fatalf("wrong code: %+v", r.body)
 	}
-	r = e.act(r, "verify_passcode", map[string]any{"code": mail.Code})
+	r = e.act(r, "verify_passcode", map[string]any{"code": got.Code})
 	e.expect(r, 200, flowapi.StateSuccess)
 	p := r.body["payload"].(map[string]any)
 	if amr, _ := json.Marshal(p["claims"].(map[string]any)["amr"]); string(amr) != `["otp"]` {
@@ -212,9 +213,9 @@ func TestRegistrationExistingEmail(t *testing.T) {
 	if e.mail.count("erin@example.com") != before+1 {
 		t.Fatal("no registration-attempted mail")
 	}
-	mail := e.mail.last(t, "erin@example.com")
-	if mail.Template != TemplateEmailRegistrationAttempted || mail.Code != "" {
-		t.Fatalf("mail %+v", mail)
+	got := e.mail.last(t, "erin@example.com")
+	if got.Template != mail.TemplateEmailRegistrationAttempted || got.Code != "" {
+		t.Fatalf("mail %+v", got)
 	}
 	for _, want := range []int{400, 400, 401} {
 		r = e.act(r, "verify_passcode", map[string]any{"code": "123456"})
@@ -233,7 +234,7 @@ func TestLoginUnknownEmail(t *testing.T) {
 	r = e.act(r2, "back", nil)
 	r = e.act(r, "continue_to_passcode_confirmation", nil)
 	e.expect(r, 200, "passcode_confirmation")
-	if m := e.mail.last(t, "nobody@example.com"); m.Template != TemplateEmailLoginAttempted || m.Code != "" {
+	if m := e.mail.last(t, "nobody@example.com"); m.Template != mail.TemplateEmailLoginAttempted || m.Code != "" {
 		t.Fatalf("mail %+v", m)
 	}
 	r = e.act(r, "verify_passcode", map[string]any{"code": "123456"})
@@ -249,7 +250,7 @@ func TestPasswordRecovery(t *testing.T) {
 	r = e.act(r, "continue_to_passcode_confirmation_recovery", nil)
 	e.expect(r, 200, "passcode_confirmation")
 	m := e.mail.last(t, "frank@example.com")
-	if m.Template != TemplateRecovery {
+	if m.Template != mail.TemplateRecovery {
 		t.Fatalf("template %s", m.Template)
 	}
 	r = e.act(r, "verify_passcode", map[string]any{"code": m.Code})

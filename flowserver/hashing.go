@@ -2,7 +2,6 @@ package flowserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -12,22 +11,18 @@ import (
 )
 
 // Hashing (bcrypt) never runs inside a step's transaction: it would hold the database's
-// write lock, and every other writer with it, for a quarter of a second. A step that needs
-// a hash it does not have yet asks for it (Ctx.hashPassword, Ctx.checkHash), which rolls
-// the step back with errNeedsHash; the engine computes what was asked for outside the
-// transaction, in the hash pool, and runs the step again with the results at hand.
-// The flow's optimistic version check and its in-process lock keep the runs of one step
-// consistent. (Passcodes are not bcrypt-hashed: see passcode.go.)
-
-// errNeedsHash rolls back a step that asked for a hash not computed yet.
-var errNeedsHash = errors.New("step needs a hash computed outside the transaction")
+// write lock, and every other writer with it, for a quarter of a second. A step asks for
+// the hash it needs with the engine's Outside (hashPassword, checkHash), which rolls the
+// run back; the engine has the hash computed in this pool and runs the step again with
+// the result at hand (see engine/work.go). (Passcodes are not bcrypt-hashed: see
+// passcode.go.)
 
 // hashPool bounds the hashes computed at once to the number of CPUs: a storm of sign-ups
 // queues here for CPU, not for the database. Its queue is first come, first served (Go
 // serves blocked channel senders in order).
 //
 // A job is only worth its CPU if someone still waits for the answer. The pool therefore
-// refuses a job whose request ends before it would get a slot: at once with errOverloaded
+// refuses a job whose request ends before it would get a slot: at once with an overloadedError
 // when the expected wait (jobs ahead of it divided by the slots, times the recent
 // duration of a job) already runs past the request's deadline, and without computing it
 // when the request was abandoned (deadline passed, client gone) while it queued.
@@ -46,8 +41,8 @@ func (e *overloadedError) Error() string {
 	return fmt.Sprintf("hash pool overloaded: expected wait %v exceeds the request's deadline", e.wait.Round(time.Millisecond))
 }
 
-// retryAfter is the wait in whole seconds (at least 1): when the queue ahead is through.
-func (e *overloadedError) retryAfter() int { return max(1, int(math.Ceil(e.wait.Seconds()))) }
+// RetryAfter is the wait in whole seconds (at least 1): when the queue ahead is through.
+func (e *overloadedError) RetryAfter() int { return max(1, int(math.Ceil(e.wait.Seconds()))) }
 
 // expectedWait is how long a job queued now waits until it is done.
 func (p *hashPool) expectedWait() time.Duration {
@@ -55,8 +50,8 @@ func (p *hashPool) expectedWait() time.Duration {
 	return time.Duration((ahead/int64(cap(p.slots)) + 1) * p.avg.Load())
 }
 
-// run runs fn when a slot is free, unless ctx ends first or is expected to.
-func (p *hashPool) run(ctx context.Context, fn func()) error {
+// Run runs fn when a slot is free, unless ctx ends first or is expected to.
+func (p *hashPool) Run(ctx context.Context, fn func()) error {
 	if deadline, ok := ctx.Deadline(); ok {
 		if wait := p.expectedWait(); time.Now().Add(wait).After(deadline) {
 			return &overloadedError{wait: wait}
@@ -98,73 +93,43 @@ func (p *hashPool) observe(d time.Duration) {
 // all the same.
 const dummyHash = "$2a$12$0ubSBDG//PDL9JED7xhmz.6aFCdzjxY77Pp5EMPJ099FD8.P8kb2e"
 
-// stepWork holds what one step asked for and got (hashes, rate-limit decisions), across
-// the runs of the step.
-type stepWork struct {
-	pending []func() // asked for in the last run, not computed yet
+// Keys of the hashing work of a step, one type each so that they never collide.
+type (
+	hashKey  string    // new password
+	checkKey [2]string // hash, secret
+)
 
-	hashed  map[string]string // plaintext -> bcrypt hash
-	checked map[[2]string]bool
-	limits  []limitDecision // by order of takeLimit calls in the step
-	// shed is set (seconds to wait) when the pool refused the step's hashes: the step then
-	// runs once more to answer 429 in its state.
-	shed int
-}
-
-// limitDecision is a rate-limit answer, taken once per step however often it runs.
-type limitDecision struct {
-	ok    bool
-	retry int
-}
-
-// compute does the pending work in the pool.
-func (h *stepWork) compute(ctx context.Context, pool *hashPool) error {
-	work := h.pending
-	h.pending = nil
-	for _, fn := range work {
-		if err := pool.run(ctx, fn); err != nil {
-			return err
-		}
-	}
-	return nil
+// newHash is a hash computed outside the transaction.
+type newHash struct {
+	hash string
+	err  error
 }
 
 // hashPassword returns the bcrypt hash of a new password.
-func (c *Ctx) hashPassword(pw string) (string, error) {
-	h := c.work
-	if hash, ok := h.hashed[pw]; ok {
-		return hash, nil
-	}
-	h.pending = append(h.pending, func() {
+func (c *stepCtx) hashPassword(pw string) (string, error) {
+	v, err := c.Outside(hashKey(pw), func() any {
 		hash, err := bcrypt.GenerateFromPassword([]byte(pw), c.s.passwordCost)
-		if err == nil {
-			if h.hashed == nil {
-				h.hashed = map[string]string{}
-			}
-			h.hashed[pw] = string(hash)
-		}
+		return newHash{hash: string(hash), err: err}
 	})
-	return "", errNeedsHash
+	if err != nil {
+		return "", err
+	}
+	h := v.(newHash)
+	return h.hash, h.err
 }
 
 // checkHash reports whether secret matches the bcrypt hash ("" compares against
 // dummyHash, and never matches).
-func (c *Ctx) checkHash(hash, secret string) (bool, error) {
-	h := c.work
-	key := [2]string{hash, secret}
-	if ok, done := h.checked[key]; done {
-		return ok, nil
-	}
-	h.pending = append(h.pending, func() {
+func (c *stepCtx) checkHash(hash, secret string) (bool, error) {
+	v, err := c.Outside(checkKey{hash, secret}, func() any {
 		target := hash
 		if target == "" {
 			target = dummyHash
 		}
-		ok := bcrypt.CompareHashAndPassword([]byte(target), []byte(secret)) == nil && hash != ""
-		if h.checked == nil {
-			h.checked = map[[2]string]bool{}
-		}
-		h.checked[key] = ok
+		return bcrypt.CompareHashAndPassword([]byte(target), []byte(secret)) == nil && hash != ""
 	})
-	return false, errNeedsHash
+	if err != nil {
+		return false, err
+	}
+	return v.(bool), nil
 }

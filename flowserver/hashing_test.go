@@ -96,7 +96,7 @@ func TestHashPoolSkipsAbandonedJobs(t *testing.T) {
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 100 { // both select cases ready: whichever wins, the job must not run
-		if err := p.run(cancelled, job); !errors.Is(err, context.Canceled) {
+		if err := p.Run(cancelled, job); !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled job: %v", err)
 		}
 	}
@@ -106,7 +106,7 @@ func TestHashPoolSkipsAbandonedJobs(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.run(ctx, job) }()
+	go func() { done <- p.Run(ctx, job) }()
 	for p.queued.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -127,7 +127,7 @@ func TestHashPoolSkipsAbandonedJobs(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := p.run(context.Background(), func() {
+			err := p.Run(context.Background(), func() {
 				n := running.Add(1)
 				for {
 					m := peak.Load()
@@ -157,14 +157,14 @@ func TestHashPoolShedsPastDeadline(t *testing.T) {
 	p.queued.Store(4) // two rounds ahead: ~6 s until a new job is done
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	err := p.run(ctx, func() { t.Error("a shed job ran") })
+	err := p.Run(ctx, func() { t.Error("a shed job ran") })
 	var over *overloadedError
-	if !errors.As(err, &over) || over.retryAfter() != 6 {
+	if !errors.As(err, &over) || over.RetryAfter() != 6 {
 		t.Fatalf("got %v, want overloaded with retry 6 s", err)
 	}
 	p.queued.Store(0)
 	ran := false
-	if err := p.run(context.Background(), func() { ran = true }); err != nil || !ran {
+	if err := p.Run(context.Background(), func() { ran = true }); err != nil || !ran {
 		t.Fatalf("job without deadline: %v ran=%v", err, ran)
 	}
 	if p.avg.Load() >= int64(2*time.Second) {

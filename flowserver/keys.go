@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // signingKeyBits is the RSA key size. Hanko uses 4096 bits; generating such a key takes
@@ -234,7 +235,7 @@ func newSigningKeyRow() (*store.SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode signing key: %w", err)
 	}
-	kid, err := newUUID()
+	kid, err := token.UUID()
 	if err != nil {
 		return nil, err
 	}

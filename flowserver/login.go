@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -27,66 +29,66 @@ const emailMaxLength = 120
 // registerLogin defines the login flow's credential-usage states: login_init,
 // login_method_chooser, login_password and login_password_recovery.
 func (s *Server) registerLogin(r *registry) {
-	login := r.flow(flowapi.FlowLogin)
-	login.initial = []string{"login_init"}
+	login := r.Flow(flowapi.FlowLogin)
+	login.First = []string{"login_init"}
 
-	r.state("login_init", flowapi.FlowLogin).action(&actionDef{
-		name:        "continue_with_login_identifier",
-		description: "Start a sign-in with an e-mail address.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "email", typ: flowapi.TypeEmail, minLength: 3, maxLength: emailMaxLength, required: ptr(true), trimLower: true}}
+	r.State("login_init", flowapi.FlowLogin).Action(&action{
+		Name:        "continue_with_login_identifier",
+		Description: "Start a sign-in with an e-mail address.",
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{{Name: "email", Type: flowapi.TypeEmail, MinLength: 3, MaxLength: emailMaxLength, Required: engine.Ptr(true), TrimLower: true}}
 		},
-		shown: func(*Ctx) bool { return s.cfg.Password || s.cfg.Passcode },
-		run:   s.continueWithLoginIdentifier,
+		Shown: func(*stepCtx) bool { return s.cfg.Password || s.cfg.Passcode },
+		Run:   s.continueWithLoginIdentifier,
 	})
 
-	chooser := r.state("login_method_chooser", flowapi.FlowLogin)
-	chooser.action(&actionDef{
-		name:        "continue_to_password_login",
-		description: "Sign in with the password next.",
-		run:         func(c *Ctx) error { c.Continue("login_password"); return nil },
+	chooser := r.State("login_method_chooser", flowapi.FlowLogin)
+	chooser.Action(&action{
+		Name:        "continue_to_password_login",
+		Description: "Sign in with the password next.",
+		Run:         func(c *stepCtx) error { c.Advance("login_password"); return nil },
 	})
-	chooser.action(&actionDef{
-		name:        "continue_to_passcode_confirmation",
-		description: "Sign in with a passcode sent by e-mail.",
-		run: func(c *Ctx) error {
-			c.Data().PasscodeTemplate = loginTemplate(c, TemplateLogin)
-			c.Continue("passcode_confirmation")
+	chooser.Action(&action{
+		Name:        "continue_to_passcode_confirmation",
+		Description: "Sign in with a passcode sent by e-mail.",
+		Run: func(c *stepCtx) error {
+			c.Data().PasscodeTemplate = loginTemplate(c, mail.TemplateLogin)
+			c.Advance("passcode_confirmation")
 			return nil
 		},
 	})
-	chooser.action(backAction())
+	chooser.Action(backAction())
 
-	pw := r.state("login_password", flowapi.FlowLogin)
-	pw.action(&actionDef{
-		name:        "password_login",
-		description: "Check the password and sign in.",
-		inputs:      requiredInput("password", flowapi.TypePassword),
-		shown:       func(*Ctx) bool { return s.cfg.Password },
-		run:         s.passwordLogin,
+	pw := r.State("login_password", flowapi.FlowLogin)
+	pw.Action(&action{
+		Name:        "password_login",
+		Description: "Check the password and sign in.",
+		Inputs:      requiredInput("password", flowapi.TypePassword),
+		Shown:       func(*stepCtx) bool { return s.cfg.Password },
+		Run:         s.passwordLogin,
 	})
-	pw.action(&actionDef{
-		name:        "continue_to_passcode_confirmation_recovery",
-		description: "Forgot the password: mail a passcode to set a new one.",
-		shown:       func(c *Ctx) bool { return c.Data().Email != "" },
-		run: func(c *Ctx) error {
+	pw.Action(&action{
+		Name:        "continue_to_passcode_confirmation_recovery",
+		Description: "Forgot the password: mail a passcode to set a new one.",
+		Shown:       func(c *stepCtx) bool { return c.Data().Email != "" },
+		Run: func(c *stepCtx) error {
 			d := c.Data()
 			d.RecoveryStarted = true
-			d.PasscodeTemplate = loginTemplate(c, TemplateRecovery)
-			c.Continue("passcode_confirmation")
+			d.PasscodeTemplate = loginTemplate(c, mail.TemplateRecovery)
+			c.Advance("passcode_confirmation")
 			return nil
 		},
 	})
-	pw.action(backAction())
+	pw.Action(backAction())
 
-	r.state("login_password_recovery", flowapi.FlowLogin).action(&actionDef{
-		name:        "password_recovery",
-		description: "Set a new password in place of the forgotten one.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "new_password", typ: flowapi.TypePassword, minLength: passwordMinLength, maxLength: passwordMaxBytes, required: ptr(true)}}
+	r.State("login_password_recovery", flowapi.FlowLogin).Action(&action{
+		Name:        "password_recovery",
+		Description: "Set a new password in place of the forgotten one.",
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{{Name: "new_password", Type: flowapi.TypePassword, MinLength: passwordMinLength, MaxLength: passwordMaxBytes, Required: engine.Ptr(true)}}
 		},
-		shown: func(*Ctx) bool { return s.cfg.Password },
-		run: func(c *Ctx) error {
+		Shown: func(*stepCtx) bool { return s.cfg.Password },
+		Run: func(c *stepCtx) error {
 			hash, err := c.hashPassword(c.Input("new_password"))
 			if err != nil {
 				return err
@@ -94,12 +96,12 @@ func (s *Server) registerLogin(r *registry) {
 			if err := c.Q().SetPassword(c.Context(), c.Data().UserID, hash, c.Now()); err != nil {
 				return err
 			}
-			c.PreventRevert()
-			c.Continue()
+			c.NoWayBack()
+			c.Advance()
 			return nil
 		},
 	})
-	login.schedule(phaseRecovery, func(c *Ctx) []string {
+	r.plan(flowapi.FlowLogin, phaseRecovery, func(c *stepCtx) []string {
 		if c.Data().RecoveryStarted {
 			return []string{"login_password_recovery"}
 		}
@@ -109,14 +111,14 @@ func (s *Server) registerLogin(r *registry) {
 
 // loginTemplate picks the passcode mail for a login: without code when the account does
 // not exist (enumeration protection).
-func loginTemplate(c *Ctx, template string) string {
+func loginTemplate(c *stepCtx, template string) string {
 	if !c.Data().UserExists {
-		return TemplateEmailLoginAttempted
+		return mail.TemplateEmailLoginAttempted
 	}
 	return template
 }
 
-func (s *Server) continueWithLoginIdentifier(c *Ctx) error {
+func (s *Server) continueWithLoginIdentifier(c *stepCtx) error {
 	d := c.Data()
 	d.Email = c.Input("email")
 	d.UserID, d.UserExists = "", false
@@ -130,19 +132,19 @@ func (s *Server) continueWithLoginIdentifier(c *Ctx) error {
 	// Unknown addresses take the same path as known ones.
 	switch {
 	case s.cfg.Password && s.cfg.Passcode:
-		c.Continue("login_method_chooser")
+		c.Advance("login_method_chooser")
 	case s.cfg.Passcode:
-		d.PasscodeTemplate = loginTemplate(c, TemplateLogin)
-		c.Continue("passcode_confirmation")
+		d.PasscodeTemplate = loginTemplate(c, mail.TemplateLogin)
+		c.Advance("passcode_confirmation")
 	case s.cfg.Password:
-		c.Continue("login_password")
+		c.Advance("login_password")
 	default:
-		c.Fail(errFlowDiscontinuity)
+		c.Fail(engine.Discontinued)
 	}
 	return nil
 }
 
-func (s *Server) passwordLogin(c *Ctx) error {
+func (s *Server) passwordLogin(c *stepCtx) error {
 	d := c.Data()
 	if !c.takeLimit(s.passwordLimit, "password", d.Email, "retry_after") || !c.takeLimit(s.checkLimit, "check", "", "retry_after") {
 		return nil
@@ -162,12 +164,12 @@ func (s *Server) passwordLogin(c *Ctx) error {
 		return err
 	}
 	if !match {
-		c.InputError("password", inputErr(flowapi.ErrValueInvalid))
+		c.RejectInput("password", engine.Invalid(flowapi.ErrValueInvalid))
 		return nil
 	}
 	d.addAMR(amrPassword)
 	d.LoginMethod = methodPassword
-	c.PreventRevert()
-	c.Continue(c.onboardingStates()...)
+	c.NoWayBack()
+	c.Advance(c.plannedStates()...)
 	return nil
 }

@@ -4,22 +4,22 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 )
 
-var errPlatformAuthenticatorRequired = newFlowError(401, flowapi.ErrPlatformAuthenticatorReqd,
+var errPlatformAuthenticatorRequired = engine.NewAPIError(401, flowapi.ErrPlatformAuthenticatorReqd,
 	"This device has no built-in authenticator, and one is required here.")
 
 // registerMFAUsage schedules the second factor after a login's first factor, and MFA
 // enrolment for users without one when MFA is required.
 func (s *Server) registerMFAUsage(r *registry) {
-	login := r.flow(flowapi.FlowLogin)
-	login.schedule(phaseMFAUsage, func(c *Ctx) []string {
+	r.plan(flowapi.FlowLogin, phaseMFAUsage, func(c *stepCtx) []string {
 		if st := s.mfaUsageState(c); st != "" {
 			return []string{st}
 		}
 		return nil
 	})
-	login.schedule(phaseMFACreation, func(c *Ctx) []string {
+	r.plan(flowapi.FlowLogin, phaseMFACreation, func(c *stepCtx) []string {
 		d := c.Data()
 		if s.cfg.MFA != MFARequired || d.LoginMethod == methodPasskey || !d.UserExists {
 			return nil
@@ -41,14 +41,14 @@ func (s *Server) registerMFAUsage(r *registry) {
 
 // schedulerFailed ends the step with technical_error: a second factor must never be
 // skipped because it could not be looked up.
-func (s *Server) schedulerFailed(c *Ctx, err error) []string {
+func (s *Server) schedulerFailed(c *stepCtx, err error) []string {
 	s.log.Error("schedule MFA states", zap.Error(err))
-	c.Fail(errTechnical)
+	c.Fail(engine.Technical)
 	return nil
 }
 
 // hasSecurityKey reports whether the user has an MFA-only WebAuthn credential.
-func (s *Server) hasSecurityKey(c *Ctx, userID string) (bool, error) {
+func (s *Server) hasSecurityKey(c *stepCtx, userID string) (bool, error) {
 	creds, err := c.Q().Credentials(c.Context(), userID)
 	if err != nil {
 		return false, err
@@ -64,7 +64,7 @@ func (s *Server) hasSecurityKey(c *Ctx, userID string) (bool, error) {
 // mfaUsageState is the second-factor state the identified user must pass after the first
 // factor: login_security_key or login_otp, none after a passkey login, without MFA set up
 // or on a trusted device.
-func (s *Server) mfaUsageState(c *Ctx) string {
+func (s *Server) mfaUsageState(c *stepCtx) string {
 	d := c.Data()
 	if s.cfg.MFA == MFAOff || d.LoginMethod == methodPasskey || !d.UserExists {
 		return ""

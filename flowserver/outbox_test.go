@@ -7,20 +7,21 @@ import (
 	"time"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
 
 // newSMTPEnv is an env mailing through a real (test) SMTP server; requests do not wait for
 // delivery.
 func newSMTPEnv(t *testing.T) (*env, *testsmtp.Server) {
-	mail := testsmtp.Start(t)
-	host, port := mail.Addr()
+	sink := testsmtp.Start(t)
+	host, port := sink.Addr()
 	e := newEnv(t, func(c *Config) {
 		c.Mailer = nil
 		c.SMTP = &SMTPConfig{Host: host, Port: port, From: "gate@example.com", TLS: "none"}
 	})
 	e.asyncMail = true
-	return e, mail
+	return e, sink
 }
 
 func (e *env) outboxDepth() int {
@@ -36,8 +37,8 @@ func (e *env) outboxDepth() int {
 // passcode answers at once (the mail waits in the outbox) and other steps go on; the mail
 // arrives once the server accepts it.
 func TestSlowMailServerDoesNotHoldSteps(t *testing.T) {
-	e, mail := newSMTPEnv(t)
-	mail.Hold()
+	e, sink := newSMTPEnv(t)
+	sink.Hold()
 	r := e.preflight(flowapi.FlowRegistration)
 	r = e.act(r, "register_login_identifier", map[string]any{"email": "sol@example.com"})
 	e.expect(r, 200, "passcode_confirmation")
@@ -46,20 +47,20 @@ func TestSlowMailServerDoesNotHoldSteps(t *testing.T) {
 	if n := e.outboxDepth(); n != 2 {
 		t.Fatalf("outbox depth %d with the mail server stalled, want 2", n)
 	}
-	if len(mail.Messages()) != 0 {
+	if len(sink.Messages()) != 0 {
 		t.Fatal("a message got through a stalled server")
 	}
-	mail.Release()
-	code := testsmtp.PasscodeFrom(mail.WaitFor(t, "sol@example.com", 10*time.Second).Body)
+	sink.Release()
+	code := testsmtp.PasscodeFrom(sink.WaitFor(t, "sol@example.com", 10*time.Second).Body)
 	e.expect(e.act(r, "verify_passcode", map[string]any{"code": code}), 200, "password_creation")
-	mail.WaitFor(t, "sid@example.com", 10*time.Second)
+	sink.WaitFor(t, "sid@example.com", 10*time.Second)
 }
 
 // TestMailRetriedAndSentAfterRestart: a refused mail is retried with backoff; a restart
 // does not lose it; once sent, its code is no longer stored.
 func TestMailRetriedAndSentAfterRestart(t *testing.T) {
-	e, mail := newSMTPEnv(t)
-	mail.Fail(true)
+	e, sink := newSMTPEnv(t)
+	sink.Fail(true)
 	r := e.preflight(flowapi.FlowRegistration)
 	r = e.act(r, "register_login_identifier", map[string]any{"email": "rex@example.com"})
 	e.expect(r, 200, "passcode_confirmation")
@@ -80,10 +81,10 @@ func TestMailRetriedAndSentAfterRestart(t *testing.T) {
 	}
 
 	e.close()
-	mail.Fail(false)
+	sink.Fail(false)
 	e.open()
-	e.clock.advance(mailRetryMin)
-	code := testsmtp.PasscodeFrom(mail.WaitFor(t, "rex@example.com", 10*time.Second).Body)
+	e.clock.advance(mail.RetryMin)
+	code := testsmtp.PasscodeFrom(sink.WaitFor(t, "rex@example.com", 10*time.Second).Body)
 	e.expect(e.act(r, "verify_passcode", map[string]any{"code": code}), 200, "password_creation")
 	for deadline := time.Now().Add(10 * time.Second); e.outboxDepth() != 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

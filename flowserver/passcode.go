@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 const (
@@ -60,7 +63,7 @@ func (s *Server) passcodeMAC(id, code string) []byte {
 // passcodeMatches checks code against a stored passcode in constant time. Rows written
 // before passcodes were HMACs hold a bcrypt hash; they are checked as before, in the hash
 // pool (they expire within passcodeTTL of the upgrade).
-func (c *Ctx) passcodeMatches(p *store.Passcode, code string) (bool, error) {
+func (c *stepCtx) passcodeMatches(p *store.Passcode, code string) (bool, error) {
 	stored, ok := strings.CutPrefix(p.Hash, passcodeHashTag)
 	if !ok {
 		return c.checkHash(p.Hash, code)
@@ -72,20 +75,22 @@ func (c *Ctx) passcodeMatches(p *store.Passcode, code string) (bool, error) {
 	return hmac.Equal(c.s.passcodeMAC(p.ID, code), want), nil
 }
 
+var errPasscodeMaxAttempt = engine.NewAPIError(401, flowapi.ErrPasscodeMaxAttempts, "Too many wrong passcodes; ask for a new one.")
+
 // registerPasscode defines passcode_confirmation, shared by login and registration.
 func (s *Server) registerPasscode(r *registry) {
-	st := r.state("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	st.onEnter(s.passcodeOnEnter)
-	st.action(&actionDef{
-		name:        "verify_passcode",
-		description: "Check the passcode from the e-mail.",
-		inputs:      requiredInput("code", flowapi.TypeString),
-		run:         s.verifyPasscode,
+	st := r.State("passcode_confirmation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	st.OnEnter(s.passcodeOnEnter)
+	st.Action(&action{
+		Name:        "verify_passcode",
+		Description: "Check the passcode from the e-mail.",
+		Inputs:      requiredInput("code", flowapi.TypeString),
+		Run:         s.verifyPasscode,
 	})
-	st.action(&actionDef{
-		name:        "resend_passcode",
-		description: "Mail a fresh passcode.",
-		run: func(c *Ctx) error {
+	st.Action(&action{
+		Name:        "resend_passcode",
+		Description: "Mail a fresh passcode.",
+		Run: func(c *stepCtx) error {
 			if !s.takePasscodeToken(c) {
 				return nil
 			}
@@ -96,18 +101,18 @@ func (s *Server) registerPasscode(r *registry) {
 			return nil
 		},
 	})
-	st.action(backAction())
+	st.Action(backAction())
 }
 
 // takePasscodeToken uses one passcode rate-limit token (IP and address); when none is left
 // the step answers 429 with resend_after.
-func (s *Server) takePasscodeToken(c *Ctx) bool {
+func (s *Server) takePasscodeToken(c *stepCtx) bool {
 	return c.takeLimit(s.passcodeLimit, "passcode", c.Data().Email, "resend_after")
 }
 
 // passcodeOnEnter mails a passcode unless the flow still holds a usable one. Entering the
 // state uses a rate-limit token either way, as Hanko does.
-func (s *Server) passcodeOnEnter(c *Ctx) error {
+func (s *Server) passcodeOnEnter(c *stepCtx) error {
 	if !s.takePasscodeToken(c) {
 		return nil
 	}
@@ -128,7 +133,7 @@ func (s *Server) passcodeOnEnter(c *Ctx) error {
 // that is never sent, so every guess fails the same way. Mails are limited per client IP
 // (any address) and per address (any IP); over a limit the step answers 429 with
 // resend_after.
-func (s *Server) sendPasscode(c *Ctx) error {
+func (s *Server) sendPasscode(c *stepCtx) error {
 	d := c.Data()
 	if !c.takeLimit(s.mailLimit, "mail", "", "resend_after") {
 		return nil
@@ -144,11 +149,11 @@ func (s *Server) sendPasscode(c *Ctx) error {
 			return err
 		}
 	}
-	code, err := randomString(6, "0123456789")
+	code, err := token.String(6, "0123456789")
 	if err != nil {
 		return err
 	}
-	id, err := newUUID()
+	id, err := token.UUID()
 	if err != nil {
 		return err
 	}
@@ -160,15 +165,25 @@ func (s *Server) sendPasscode(c *Ctx) error {
 	d.PasscodeID = id
 	template := d.PasscodeTemplate
 	if template == "" {
-		template = TemplateLogin
+		template = mail.TemplateLogin
 	}
-	if template == TemplateEmailLoginAttempted || template == TemplateEmailRegistrationAttempted {
+	if template == mail.TemplateEmailLoginAttempted || template == mail.TemplateEmailRegistrationAttempted {
 		code = ""
 	}
-	return c.enqueueMail(composeMail(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
+	return c.enqueueMail(mail.Compose(s.messages, s.cfg.ServiceName, d.Email, template, code, c.Request().Header.Get(flowapi.HeaderLanguage), passcodeTTL))
 }
 
-func (s *Server) verifyPasscode(c *Ctx) error {
+// enqueueMail writes a passcode mail into the outbox in the step's transaction; the
+// senders are woken once the step has committed.
+func (c *stepCtx) enqueueMail(m mail.Mail) error {
+	if err := mail.Enqueue(c.Context(), c.Q(), m, c.Now(), c.Now().Add(passcodeTTL)); err != nil {
+		return err
+	}
+	c.AfterCommit(func() error { c.s.outbox.Notify(); return nil })
+	return nil
+}
+
+func (s *Server) verifyPasscode(c *stepCtx) error {
 	d := c.Data()
 	if c.tooManyWrongCodes() {
 		return nil
@@ -184,7 +199,7 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		}
 	}
 	if p == nil || !c.Now().Before(p.ExpiresAt) {
-		c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+		c.RejectInput("code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		return nil
 	}
 	if p.Tries >= passcodeMaxTries {
@@ -210,7 +225,7 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 		if p.Tries >= passcodeMaxTries || flowDone {
 			c.Fail(errPasscodeMaxAttempt)
 		} else {
-			c.InputError("code", inputErr(flowapi.ErrPasscodeInvalid))
+			c.RejectInput("code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		}
 		return nil
 	}
@@ -220,22 +235,22 @@ func (s *Server) verifyPasscode(c *Ctx) error {
 	d.PasscodeID = ""
 	d.EmailVerified = true
 	d.addAMR(amrPasscode)
-	c.PreventRevert()
+	c.NoWayBack()
 	switch d.PasscodeTemplate {
-	case TemplateLogin, TemplateRecovery:
+	case mail.TemplateLogin, mail.TemplateRecovery:
 		if !d.UserExists {
-			c.Fail(errNotPermitted)
+			c.Fail(engine.NotPermitted)
 			return nil
 		}
 		if d.LoginMethod == "" {
 			d.LoginMethod = methodPasscode
 		}
-		c.Continue(c.onboardingStates()...)
-	case TemplateEmailVerification:
-		c.Continue()
+		c.Advance(c.plannedStates()...)
+	case mail.TemplateEmailVerification:
+		c.Advance()
 	default:
 		// Code-less templates never get here: their code is never sent.
-		c.Fail(errNotPermitted)
+		c.Fail(engine.NotPermitted)
 	}
 	return nil
 }

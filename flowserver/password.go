@@ -2,6 +2,7 @@ package flowserver
 
 import (
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -11,22 +12,22 @@ const bcryptCost = 12
 // registerPasswordCreation defines password_creation (registration, and login onboarding
 // when a scheduler asks for it).
 func (s *Server) registerPasswordCreation(r *registry) {
-	st := r.state("password_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	st.action(&actionDef{
-		name:        "register_password",
-		description: "Choose the password for the new account.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "new_password", typ: flowapi.TypePassword, minLength: passwordMinLength, required: ptr(!s.cfg.PasswordOptional)}}
+	st := r.State("password_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	st.Action(&action{
+		Name:        "register_password",
+		Description: "Choose the password for the new account.",
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{{Name: "new_password", Type: flowapi.TypePassword, MinLength: passwordMinLength, Required: engine.Ptr(!s.cfg.PasswordOptional)}}
 		},
-		run: func(c *Ctx) error {
+		Run: func(c *stepCtx) error {
 			pw := c.Input("new_password")
 			switch {
 			case pw == "":
 				// An optional password is declined with skip, never stored empty.
-				c.InputError("new_password", inputErr(flowapi.ErrValueMissing))
+				c.RejectInput("new_password", engine.Invalid(flowapi.ErrValueMissing))
 				return nil
 			case len(pw) > passwordMaxBytes:
-				c.InputError("new_password", inputErr(flowapi.ErrValueTooLong))
+				c.RejectInput("new_password", engine.Invalid(flowapi.ErrValueTooLong))
 				return nil
 			}
 			hash, err := c.hashPassword(pw)
@@ -40,15 +41,15 @@ func (s *Server) registerPasswordCreation(r *registry) {
 				return err
 			}
 			d.addAMR(amrPassword)
-			c.PreventRevert()
-			c.Continue()
+			c.NoWayBack()
+			c.Advance()
 			return nil
 		},
 	})
-	st.action(skipAction(func(c *Ctx) bool {
+	st.Action(skipAction(func(c *stepCtx) bool {
 		return s.cfg.PasswordOptional && (s.canPasscodeLogin(c) || passkeyCreatedOrAhead(c))
 	}))
-	r.flow(flowapi.FlowRegistration).schedule(phaseCredentialOnboarding, func(*Ctx) []string {
+	r.plan(flowapi.FlowRegistration, phaseCredentialOnboarding, func(*stepCtx) []string {
 		if s.cfg.Password {
 			return []string{"password_creation"}
 		}
@@ -58,21 +59,21 @@ func (s *Server) registerPasswordCreation(r *registry) {
 
 // canPasscodeLogin reports whether the flow's user can log in with a passcode mailed to
 // the address the flow knows.
-func (s *Server) canPasscodeLogin(c *Ctx) bool {
+func (s *Server) canPasscodeLogin(c *stepCtx) bool {
 	return s.cfg.Passcode && c.Data().Email != ""
 }
 
 // passkeyCreatedOrAhead reports whether the registration has created a passkey or will
 // ask for one later: onboarding_create_passkey offers no skip to a registration without
 // password or passcode.
-func passkeyCreatedOrAhead(c *Ctx) bool {
-	for _, name := range c.st.Scheduled {
+func passkeyCreatedOrAhead(c *stepCtx) bool {
+	for _, name := range c.Queue() {
 		if name == "onboarding_create_passkey" {
 			return true
 		}
 	}
 	var pending []*store.Credential
-	if _, err := c.StashGet(stashNewCredentials, &pending); err != nil {
+	if _, err := c.Extra(extraNewCredentials, &pending); err != nil {
 		return false
 	}
 	for _, cr := range pending {

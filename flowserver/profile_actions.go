@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // sessionData is Hanko's SessionData in the profile payload.
@@ -26,13 +29,13 @@ type sessionData struct {
 
 // profileAction wraps a profile_init action: a done action that names no next state stays
 // in profile_init, which re-renders the profile.
-func (s *Server) profileAction(a *actionDef) *actionDef {
-	run := a.run
-	a.run = func(c *Ctx) error {
+func (s *Server) profileAction(a *action) *action {
+	run := a.Run
+	a.Run = func(c *stepCtx) error {
 		if err := run(c); err != nil {
 			return err
 		}
-		if c.flowErr == nil && !c.continued && !c.reverted {
+		if !c.Settled() {
 			c.Stay()
 		}
 		return nil
@@ -42,10 +45,10 @@ func (s *Server) profileAction(a *actionDef) *actionDef {
 
 // enterProfileInit completes an e-mail whose passcode was just confirmed. The engine has
 // bound the flow to the session's user (Data.UserID) and checks it on every request.
-func (s *Server) enterProfileInit(c *Ctx) error {
+func (s *Server) enterProfileInit(c *stepCtx) error {
 	d := c.Data()
 	var pe pendingEmail
-	ok, err := c.StashGet(stashPendingEmail, &pe)
+	ok, err := c.Extra(extraPendingEmail, &pe)
 	if err != nil {
 		return err
 	}
@@ -56,7 +59,7 @@ func (s *Server) enterProfileInit(c *Ctx) error {
 			}
 		}
 		d.EmailVerified = false
-		if err := c.StashSet(stashPendingEmail, nil); err != nil {
+		if err := c.SetExtra(extraPendingEmail, nil); err != nil {
 			return err
 		}
 	}
@@ -66,7 +69,7 @@ func (s *Server) enterProfileInit(c *Ctx) error {
 	return nil
 }
 
-func (s *Server) completeEmail(c *Ctx, pe pendingEmail) error {
+func (s *Server) completeEmail(c *stepCtx, pe pendingEmail) error {
 	ctx, q, now, userID := c.Context(), c.Q(), c.Now(), c.Data().UserID
 	if pe.ID != "" {
 		return q.SetEmailVerified(ctx, userID, pe.ID, now)
@@ -75,7 +78,7 @@ func (s *Server) completeEmail(c *Ctx, pe pendingEmail) error {
 	if err != nil {
 		return err
 	}
-	id, err := newUUID()
+	id, err := token.UUID()
 	if err != nil {
 		return err
 	}
@@ -85,7 +88,7 @@ func (s *Server) completeEmail(c *Ctx, pe pendingEmail) error {
 
 // fillProfilePayload sets profile_init's payload: user (ProfileData) and sessions, loaded
 // afresh.
-func (s *Server) fillProfilePayload(c *Ctx) error {
+func (s *Server) fillProfilePayload(c *stepCtx) error {
 	p, err := s.loadProfile(c.Context(), c.Q(), c.Data().UserID)
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
@@ -96,13 +99,14 @@ func (s *Server) fillProfilePayload(c *Ctx) error {
 		return err
 	}
 	sessions := make([]sessionData, 0, len(list))
+	current := c.session()
 	// The current session first, then the others newest first.
 	sort.SliceStable(list, func(i, j int) bool {
-		return c.session != nil && list[i].ID == c.session.sessionID && list[j].ID != c.session.sessionID
+		return current != nil && list[i].ID == current.sessionID && list[j].ID != current.sessionID
 	})
 	for _, ss := range list {
 		sessions = append(sessions, sessionData{ID: ss.ID, UserAgentRaw: ss.UserAgent, UserAgent: describeUserAgent(ss.UserAgent),
-			IPAddress: ss.IPAddress, Current: c.session != nil && ss.ID == c.session.sessionID,
+			IPAddress: ss.IPAddress, Current: current != nil && ss.ID == current.sessionID,
 			CreatedAt: ss.CreatedAt, ExpiresAt: ss.ExpiresAt, LastUsed: ss.LastUsed})
 	}
 	c.SetPayload("sessions", sessions)
@@ -110,13 +114,13 @@ func (s *Server) fillProfilePayload(c *Ctx) error {
 }
 
 // otherSessions lists the ids of the user's sessions other than the current one.
-func otherSessions(c *Ctx) []string {
-	sessions, ok := c.payload["sessions"].([]sessionData)
+func otherSessions(c *stepCtx) []string {
+	sessions, ok := c.Payload("sessions").([]sessionData)
 	if !ok {
 		if err := c.s.fillProfilePayload(c); err != nil {
 			return nil
 		}
-		sessions, _ = c.payload["sessions"].([]sessionData)
+		sessions, _ = c.Payload("sessions").([]sessionData)
 	}
 	var out []string
 	for _, ss := range sessions {
@@ -154,7 +158,7 @@ func describeUserAgent(ua string) string {
 	return os + " (" + browser + ")"
 }
 
-func findEmail(c *Ctx, id string) *profileEmail {
+func findEmail(c *stepCtx, id string) *profileEmail {
 	for _, e := range profileOf(c).Emails {
 		if e.ID == id {
 			return &e
@@ -163,14 +167,14 @@ func findEmail(c *Ctx, id string) *profileEmail {
 	return nil
 }
 
-func hasPassword(c *Ctx) bool {
+func hasPassword(c *stepCtx) bool {
 	_, err := c.Q().PasswordHash(c.Context(), c.Data().UserID)
 	return err == nil
 }
 
 // otherLoginThanPassword reports whether the session user could still log in without a
 // password: by passcode to a verified primary address, or with a passkey.
-func (s *Server) otherLoginThanPassword(c *Ctx) bool {
+func (s *Server) otherLoginThanPassword(c *stepCtx) bool {
 	pd := profileOf(c)
 	if s.cfg.Passkey && len(pd.Passkeys) > 0 {
 		return true
@@ -187,30 +191,30 @@ func (s *Server) otherLoginThanPassword(c *Ctx) bool {
 
 // confirmEmail sends a passcode to an address and comes back to profile_init, where the
 // address is added or marked verified.
-func (s *Server) confirmEmail(c *Ctx, pe pendingEmail, template string) error {
+func (s *Server) confirmEmail(c *stepCtx, pe pendingEmail, template string) error {
 	d := c.Data()
 	d.Email, d.PasscodeTemplate, d.EmailVerified = pe.Address, template, false
-	c.Continue("passcode_confirmation", "profile_init")
-	return c.StashSet(stashPendingEmail, pe)
+	c.Advance("passcode_confirmation", "profile_init")
+	return c.SetExtra(extraPendingEmail, pe)
 }
 
-func (s *Server) createEmail(c *Ctx) error {
+func (s *Server) createEmail(c *stepCtx) error {
 	addr := c.Input("email")
 	e, err := c.Q().EmailByAddress(c.Context(), addr)
 	switch {
 	case err == nil && e.UserID == c.Data().UserID:
-		c.InputError("email", inputErr(flowapi.ErrEmailAlreadyExists))
+		c.RejectInput("email", engine.Invalid(flowapi.ErrEmailAlreadyExists))
 		return nil
 	case err == nil:
 		// Someone else's address: its owner gets a mail without code (no account hints).
-		return s.confirmEmail(c, pendingEmail{Address: addr}, TemplateEmailRegistrationAttempted)
+		return s.confirmEmail(c, pendingEmail{Address: addr}, mail.TemplateEmailRegistrationAttempted)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	return s.confirmEmail(c, pendingEmail{Address: addr}, TemplateEmailVerification)
+	return s.confirmEmail(c, pendingEmail{Address: addr}, mail.TemplateEmailVerification)
 }
 
-func setProfilePassword(c *Ctx) error {
+func setProfilePassword(c *stepCtx) error {
 	hash, err := c.hashPassword(c.Input("password"))
 	if err != nil {
 		return err
@@ -219,15 +223,15 @@ func setProfilePassword(c *Ctx) error {
 }
 
 // patchMetadata applies a JSON merge patch (RFC 7386) to the user's unsafe metadata.
-func patchMetadata(c *Ctx) error {
+func patchMetadata(c *stepCtx) error {
 	raw := c.InputJSON("patch_metadata")
 	var patch any
 	if len(raw) == 0 || len(raw) > metadataMaxChars || json.Unmarshal(raw, &patch) != nil {
-		c.InputError("patch_metadata", inputErr(flowapi.ErrInvalidMetadata))
+		c.RejectInput("patch_metadata", engine.Invalid(flowapi.ErrInvalidMetadata))
 		return nil
 	}
 	if _, isObject := patch.(map[string]any); !isObject && patch != nil {
-		c.InputError("patch_metadata", inputErr(flowapi.ErrInvalidMetadata))
+		c.RejectInput("patch_metadata", engine.Invalid(flowapi.ErrInvalidMetadata))
 		return nil
 	}
 	userID := c.Data().UserID
@@ -247,7 +251,7 @@ func patchMetadata(c *Ctx) error {
 			return err
 		}
 		if len(result) > metadataMaxChars {
-			c.InputError("patch_metadata", inputErr(flowapi.ErrInvalidMetadata))
+			c.RejectInput("patch_metadata", engine.Invalid(flowapi.ErrInvalidMetadata))
 			return nil
 		}
 	}
@@ -277,7 +281,7 @@ func mergePatch(target, patch any) any {
 }
 
 // ownsCredential reports whether id names a passkey (or security key) of the user.
-func ownsCredential(c *Ctx, id string, securityKey bool) bool {
+func ownsCredential(c *stepCtx, id string, securityKey bool) bool {
 	list := profileOf(c).Passkeys
 	if securityKey {
 		list = profileOf(c).SecurityKeys
@@ -290,7 +294,7 @@ func ownsCredential(c *Ctx, id string, securityKey bool) bool {
 	return false
 }
 
-func deleteCredential(c *Ctx, id string, securityKey bool) error {
+func deleteCredential(c *stepCtx, id string, securityKey bool) error {
 	if !ownsCredential(c, id, securityKey) {
 		c.Fail(errNotFound)
 		return nil
@@ -301,14 +305,14 @@ func deleteCredential(c *Ctx, id string, securityKey bool) error {
 
 // deleteAccount deletes the user with everything attached (sessions included) and clears
 // the session cookie.
-func (s *Server) deleteAccount(c *Ctx) error {
+func (s *Server) deleteAccount(c *stepCtx) error {
 	if err := c.Q().DeleteUser(c.Context(), c.Data().UserID); err != nil {
 		return err
 	}
 	if s.cfg.TokenDelivery == DeliveryCookie {
 		c.Header().Add("Set-Cookie", s.sessionCookie("", -1).String())
 	}
-	c.PreventRevert()
-	c.Continue(flowapi.StateAccountDeleted)
+	c.NoWayBack()
+	c.Advance(flowapi.StateAccountDeleted)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/internal/softauthn"
 )
 
@@ -245,7 +246,7 @@ func TestProfileCookieModeAndLimits(t *testing.T) {
 	e.register("yul@example.com", testPassword)
 	r = e.actWith(r, "email_create", map[string]any{"email": "yul@example.com"}, h)
 	e.expect(r, 200, "passcode_confirmation")
-	if m := e.mail.last(t, "yul@example.com"); m.Template != TemplateEmailRegistrationAttempted || m.Code != "" {
+	if m := e.mail.last(t, "yul@example.com"); m.Template != mail.TemplateEmailRegistrationAttempted || m.Code != "" {
 		t.Fatalf("mail %+v", m)
 	}
 	r = e.actWith(r, "back", nil, h)

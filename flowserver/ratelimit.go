@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/hankogate/hankogate/flowserver/engine"
 )
 
 // Limits on what a client can make the server do, in addition to Hanko's per-IP limits
@@ -49,35 +51,35 @@ type attemptCap struct {
 
 // capped reports whether key has used up cap; then the step answers 429 with payloadKey
 // telling the seconds until the window ends.
-func (c *Ctx) capped(cp attemptCap, key, payloadKey string) (bool, error) {
+func (c *stepCtx) capped(cp attemptCap, key, payloadKey string) (bool, error) {
 	n, end, err := c.Q().Attempts(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
 	if err != nil || n < cp.limit {
 		return false, err
 	}
 	c.SetPayload(payloadKey, int(math.Ceil(end.Sub(c.Now()).Seconds())))
-	c.Fail(errRateLimit)
+	c.Fail(engine.RateLimited)
 	return true, nil
 }
 
 // countAttempt counts one attempt of key against cap.
-func (c *Ctx) countAttempt(cp attemptCap, key string) error {
+func (c *stepCtx) countAttempt(cp attemptCap, key string) error {
 	return c.Q().AddAttempt(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
 }
 
 // wrongCode counts a wrong passcode or TOTP code against the flow and, under key, against
 // cap; it reports whether the flow has now had too many.
-func (c *Ctx) wrongCode(cp attemptCap, key string) (bool, error) {
-	c.st.WrongCodes++
+func (c *stepCtx) wrongCode(cp attemptCap, key string) (bool, error) {
+	n := c.CountWrongAnswer()
 	if err := c.countAttempt(cp, key); err != nil {
 		return false, err
 	}
-	return c.st.WrongCodes >= flowWrongCodes, nil
+	return n >= flowWrongCodes, nil
 }
 
 // tooManyWrongCodes reports whether the flow may take no more codes; then the step fails
 // with passcode_max_attempts_reached.
-func (c *Ctx) tooManyWrongCodes() bool {
-	if c.st.WrongCodes >= flowWrongCodes {
+func (c *stepCtx) tooManyWrongCodes() bool {
+	if c.WrongAnswers() >= flowWrongCodes {
 		c.Fail(errPasscodeMaxAttempt)
 		return true
 	}
@@ -105,21 +107,27 @@ type window struct {
 // When none is left, the step answers 429 with payloadKey (retry_after, or resend_after for
 // passcodes) telling the seconds to wait. A step that runs twice (see hashing.go) takes
 // its attempts once: the n-th call of a run gets the n-th decision of the first.
-func (c *Ctx) takeLimit(l *rateLimiter, kind, key, payloadKey string) bool {
-	var d limitDecision
-	if i := c.limitsUsed; i < len(c.work.limits) {
-		d = c.work.limits[i] // decided in an earlier run of the step
-	} else {
-		d.ok, d.retry = l.take(kind+"/"+rateKey(clientIP(c.Request()))+"/"+key, c.Now())
-		c.work.limits = append(c.work.limits, d)
-	}
+func (c *stepCtx) takeLimit(l *rateLimiter, kind, key, payloadKey string) bool {
 	c.limitsUsed++
-	ok, retry := d.ok, d.retry
-	if !ok {
-		c.SetPayload(payloadKey, retry)
-		c.Fail(errRateLimit)
+	d := c.Once(limitKey(c.limitsUsed), func() any {
+		var d limitDecision
+		d.ok, d.retry = l.take(kind+"/"+rateKey(clientIP(c.Request()))+"/"+key, c.Now())
+		return d
+	}).(limitDecision)
+	if !d.ok {
+		c.SetPayload(payloadKey, d.retry)
+		c.Fail(engine.RateLimited)
 	}
-	return ok
+	return d.ok
+}
+
+// limitKey names the n-th rate-limit decision of a step.
+type limitKey int
+
+// limitDecision is a rate-limit answer.
+type limitDecision struct {
+	ok    bool
+	retry int
 }
 
 func newRateLimiter(limit int, interval time.Duration, maxKeys int) *rateLimiter {

@@ -4,24 +4,27 @@ import (
 	"errors"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // registerRegistration defines registration_init.
 func (s *Server) registerRegistration(r *registry) {
-	r.flow(flowapi.FlowRegistration).initial = []string{"registration_init"}
-	r.state("registration_init", flowapi.FlowRegistration).action(&actionDef{
-		name:        "register_login_identifier",
-		description: "Start a sign-up with an e-mail address.",
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "email", typ: flowapi.TypeEmail, maxLength: emailMaxLength, required: ptr(true), trimLower: true}}
+	r.Flow(flowapi.FlowRegistration).First = []string{"registration_init"}
+	r.State("registration_init", flowapi.FlowRegistration).Action(&action{
+		Name:        "register_login_identifier",
+		Description: "Start a sign-up with an e-mail address.",
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{{Name: "email", Type: flowapi.TypeEmail, MaxLength: emailMaxLength, Required: engine.Ptr(true), TrimLower: true}}
 		},
-		shown: func(*Ctx) bool { return s.cfg.Signup },
-		run: func(c *Ctx) error {
+		Shown: func(*stepCtx) bool { return s.cfg.Signup },
+		Run: func(c *stepCtx) error {
 			d := c.Data()
 			d.Email = c.Input("email")
 			if !s.signupAllowed(d.Email) {
-				c.InputError("email", errSignupDomain)
+				c.RejectInput("email", errSignupDomain)
 				return nil
 			}
 			_, err := c.Q().EmailByAddress(c.Context(), d.Email)
@@ -29,19 +32,19 @@ func (s *Server) registerRegistration(r *registry) {
 			case err == nil:
 				// Taken: pretend to continue and tell the owner by a mail without code.
 				d.UserExists = true
-				d.PasscodeTemplate = TemplateEmailRegistrationAttempted
-				c.Continue("passcode_confirmation")
+				d.PasscodeTemplate = mail.TemplateEmailRegistrationAttempted
+				c.Advance("passcode_confirmation")
 				return nil
 			case !errors.Is(err, store.ErrNotFound):
 				return err
 			}
 			// The user id is reserved now; the user row is written at success.
-			if d.UserID, err = newUUID(); err != nil {
+			if d.UserID, err = token.UUID(); err != nil {
 				return err
 			}
 			d.UserExists = false
-			d.PasscodeTemplate = TemplateEmailVerification
-			c.Continue(append([]string{"passcode_confirmation"}, c.onboardingStates()...)...)
+			d.PasscodeTemplate = mail.TemplateEmailVerification
+			c.Advance(append([]string{"passcode_confirmation"}, c.plannedStates()...)...)
 			return nil
 		},
 	})
@@ -50,15 +53,15 @@ func (s *Server) registerRegistration(r *registry) {
 // registerMFAChooser defines mfa_method_chooser. The MFA methods (continue_to_* actions)
 // are added by the MFA states; without any the chooser is not scheduled.
 func (s *Server) registerMFAChooser(r *registry) {
-	st := r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
-	st.action(skipAction(func(*Ctx) bool { return s.cfg.MFA == MFAOptional }))
-	st.action(backAction())
-	r.flow(flowapi.FlowRegistration).schedule(phaseMFACreation, func(c *Ctx) []string {
+	st := r.State("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
+	st.Action(skipAction(func(*stepCtx) bool { return s.cfg.MFA == MFAOptional }))
+	st.Action(backAction())
+	r.plan(flowapi.FlowRegistration, phaseMFACreation, func(c *stepCtx) []string {
 		if s.cfg.MFA == MFAOff {
 			return nil
 		}
-		for _, a := range st.actions {
-			if a.name != "skip" && a.name != "back" && (a.shown == nil || a.shown(c)) {
+		for _, name := range st.Offered(c) {
+			if name != "skip" && name != "back" {
 				return []string{"mfa_method_chooser"}
 			}
 		}

@@ -10,28 +10,29 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/mail"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/messages"
 )
 
 // Server is the embedded Flow API server; it is an http.Handler.
 type Server struct {
-	cfg    Config
-	log    *zap.Logger
-	store  *store.Store
-	keys   keyRing
-	mailer Mailer
+	cfg   Config
+	log   *zap.Logger
+	store *store.Store
+	keys  keyRing
 	// messages words the passcode mails in the user's language.
 	messages *messages.Catalog
-	flows    map[string]*flowDef
-	locks    flowLocks
+	flows    *registry
+	engine   *engine.Runner[*stepCtx, flowData]
 	hashes   *hashPool
 	// passcodeKey is the HMAC key of stored passcodes (passcode.go).
 	passcodeKey []byte
 	// passwordCost is the bcrypt cost of new passwords (bcryptCost; tests of many
 	// concurrent sign-ups lower it before the first request).
 	passwordCost int
-	outbox       outbox
+	outbox       *mail.Outbox
 
 	passwordLimit *rateLimiter
 	passcodeLimit *rateLimiter
@@ -44,6 +45,9 @@ type Server struct {
 	stop        context.CancelFunc
 	cleanupDone chan struct{}
 }
+
+// flowTTL is the lifetime of login, registration and profile flows, fixed at creation.
+const flowTTL = 24 * time.Hour
 
 // maintenanceInterval is how often the background loop deletes expired rows and checks
 // the signing keys (rotation, retirement, keys rotated by other processes).
@@ -87,18 +91,26 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("flowserver: signing keys: %w", err)
 	}
+	mailer := cfg.Mailer
 	switch {
-	case cfg.Mailer != nil:
-		s.mailer = cfg.Mailer
+	case mailer != nil:
 	case cfg.SMTP != nil:
-		s.mailer = smtpMailer{cfg: *cfg.SMTP, service: cfg.ServiceName}
+		mailer = mail.SMTP(*cfg.SMTP, cfg.ServiceName)
 	default:
-		s.mailer = logMailer{log: s.log}
+		mailer = mail.Log(s.log)
 	}
+	s.outbox = mail.NewOutbox(st, mailer, s.log, s.now)
 	s.flows = s.buildFlows()
+	s.engine = engine.New(engine.Config[*stepCtx, flowData]{
+		Store: st, Log: s.log, Now: s.now, TTL: flowTTL, Pool: s.hashes,
+		Wrap: func(step *engine.Step[flowData]) *stepCtx { return &stepCtx{Step: step, s: s} },
+		StartLimit: func(r *http.Request) (bool, int) {
+			return s.flowLimit.take("flow/"+rateKey(clientIP(r)), s.now())
+		},
+	})
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
 	go s.cleanupLoop(s.baseCtx.Done())
-	s.startSenders(s.baseCtx.Done())
+	s.outbox.Start(s.baseCtx)
 	return s, nil
 }
 
@@ -172,12 +184,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
-	if def, ok := s.flows[strings.TrimPrefix(path, "/")]; ok {
+	if f, ok := s.flows.Lookup(strings.TrimPrefix(path, "/")); ok {
 		if r.Method != http.MethodPost {
 			s.httpError(w, http.StatusNotFound, "Not Found")
 			return
 		}
-		s.serveFlow(w, r, def)
+		s.engine.Serve(w, r, f)
 		return
 	}
 	switch {
@@ -198,10 +210,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// OutboxDepth returns the number of passcode mails waiting to be sent (for metrics and
+// tests).
+func (s *Server) OutboxDepth(ctx context.Context) (int, error) { return s.outbox.Depth(ctx) }
+
 // Close stops background work and releases the database.
 func (s *Server) Close() error {
 	s.stop()
 	<-s.cleanupDone
-	s.outbox.wg.Wait()
+	s.outbox.Wait()
 	return s.store.Close()
 }

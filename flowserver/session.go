@@ -13,6 +13,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // sessionLimit is the number of sessions a user may hold; older ones are deleted.
@@ -60,13 +61,13 @@ func (si *sessionInfo) claimsPayload() map[string]any {
 // signed after the commit (RSA signing takes milliseconds of CPU, longer while hashes
 // keep the cores busy, and every writer would wait for it) and set on the response per
 // the configured delivery.
-func (c *Ctx) issueSession(userID string, email *emailClaim, amr []string) (*sessionInfo, error) {
+func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (*sessionInfo, error) {
 	s := c.s
-	id, err := newUUID()
+	id, err := token.UUID()
 	if err != nil {
 		return nil, err
 	}
-	now := c.now
+	now := c.Now()
 	si := &sessionInfo{sessionID: id, userID: userID, issuedAt: now, expiresAt: now.Add(s.cfg.SessionLifetime),
 		audience: []string{s.cfg.RPID}, email: email, amr: amr}
 	claims := jwt.MapClaims{
@@ -78,27 +79,27 @@ func (c *Ctx) issueSession(userID string, email *emailClaim, amr []string) (*ses
 	if len(amr) > 0 {
 		claims["amr"] = amr
 	}
-	err = c.q.CreateSession(c.ctx, &store.Session{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: si.expiresAt,
-		LastUsed: now, IPAddress: clientIP(c.r), UserAgent: c.r.UserAgent()}, sessionLimit)
+	err = c.Q().CreateSession(c.Context(), &store.Session{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: si.expiresAt,
+		LastUsed: now, IPAddress: clientIP(c.Request()), UserAgent: c.Request().UserAgent()}, sessionLimit)
 	if err != nil {
 		return nil, err
 	}
-	c.committed = append(c.committed, func() error {
+	c.AfterCommit(func() error {
 		key := s.signing()
 		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 		tok.Header["kid"] = key.kid
-		token, err := tok.SignedString(key.key)
+		signed, err := tok.SignedString(key.key)
 		if err != nil {
 			return fmt.Errorf("sign session token: %w", err)
 		}
 		lifetime := int(s.cfg.SessionLifetime / time.Second)
 		if s.cfg.TokenDelivery == DeliveryCookie {
-			c.header.Add("Set-Cookie", s.sessionCookie(token, lifetime).String())
+			c.Header().Add("Set-Cookie", s.sessionCookie(signed, lifetime).String())
 		} else {
-			c.header.Set(flowapi.HeaderAuthToken, token)
+			c.Header().Set(flowapi.HeaderAuthToken, signed)
 		}
-		c.header.Set(flowapi.HeaderSessionLifetime, strconv.Itoa(lifetime))
-		c.header.Set(flowapi.HeaderSessionRetention, "persistent")
+		c.Header().Set(flowapi.HeaderSessionLifetime, strconv.Itoa(lifetime))
+		c.Header().Set(flowapi.HeaderSessionRetention, "persistent")
 		return nil
 	})
 	return si, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 	"github.com/hankogate/hankogate/internal/softauthn"
 )
 
@@ -69,7 +70,7 @@ func TestImportedUserHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	userID, _ := newUUID()
+	userID, _ := token.UUID()
 	credID := []byte("imported-credential-1")
 	err = e.srv.store.Tx(ctx, func(q store.Q) error {
 		now := e.clock.now()

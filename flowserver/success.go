@@ -6,19 +6,21 @@ import (
 	"fmt"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // registerSuccess defines success for login and registration: registration writes the
 // user, both issue the session, in the same transaction as the flow update.
 func (s *Server) registerSuccess(r *registry) {
-	r.state(flowapi.StateSuccess, flowapi.FlowLogin, flowapi.FlowRegistration).onEnter(s.enterSuccess)
+	r.State(flowapi.StateSuccess, flowapi.FlowLogin, flowapi.FlowRegistration).OnEnter(s.enterSuccess)
 }
 
-func (s *Server) enterSuccess(c *Ctx) error {
+func (s *Server) enterSuccess(c *stepCtx) error {
 	d := c.Data()
 	if c.FlowName() == flowapi.FlowRegistration {
-		if err := s.createUser(c); err != nil || c.flowErr != nil {
+		if err := s.createUser(c); err != nil || c.Failed() {
 			return err
 		}
 	}
@@ -43,18 +45,18 @@ func (s *Server) enterSuccess(c *Ctx) error {
 		}
 		c.SetPayload("last_login", last)
 	}
-	c.st.Scheduled, c.st.History = nil, nil
+	c.Finish()
 	return nil
 }
 
 // createUser writes the user collected by a registration flow.
-func (s *Server) createUser(c *Ctx) error {
+func (s *Server) createUser(c *stepCtx) error {
 	d := c.Data()
 	now := c.Now()
 	ctx, q := c.Context(), c.Q()
 	// Another registration may have taken the address since this flow checked it.
 	if _, err := q.EmailByAddress(ctx, d.Email); err == nil {
-		c.Fail(errFlowDiscontinuity)
+		c.Fail(engine.Discontinued)
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -62,7 +64,7 @@ func (s *Server) createUser(c *Ctx) error {
 	if err := q.CreateUser(ctx, &store.User{ID: d.UserID, CreatedAt: now, UpdatedAt: now}); err != nil {
 		return err
 	}
-	emailID, err := newUUID()
+	emailID, err := token.UUID()
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func (s *Server) createUser(c *Ctx) error {
 		}
 		d.PasswordHash = ""
 	}
-	for _, fn := range c.def.userCreated {
+	for _, fn := range c.s.flows.userCreated {
 		if err := fn(c, d.UserID); err != nil {
 			return err
 		}

@@ -14,7 +14,9 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // TOTP parameters (Hanko's): SHA1, 6 digits, 30 s steps, one step of clock skew.
@@ -27,10 +29,10 @@ const (
 	mfaTOTP        = "totp"
 )
 
-// Stash keys of the TOTP states.
+// Extra keys of the TOTP states.
 const (
-	stashOTPSecret   = "otp_secret"   // the secret offered for enrolment (kept across back)
-	stashOTPEnrolled = "otp_enrolled" // registration: the verified secret, written at success
+	extraOTPSecret   = "otp_secret"   // the secret offered for enrolment (kept across back)
+	extraOTPEnrolled = "otp_enrolled" // registration: the verified secret, written at success
 )
 
 // otpEnrolment is a verified TOTP secret and the step of the code that verified it.
@@ -44,73 +46,72 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 // registerTOTP defines TOTP enrolment (mfa_otp_secret_creation, offered by the MFA
 // chooser and the profile) and TOTP as second factor (login_otp).
 func (s *Server) registerTOTP(r *registry) {
-	mfaOn := func(*Ctx) bool { return s.cfg.MFA != MFAOff }
-	chooser := r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
-	chooser.onEnter(ensureOTPSecret)
-	chooser.action(continueToOTPAction(mfaOn))
+	mfaOn := func(*stepCtx) bool { return s.cfg.MFA != MFAOff }
+	chooser := r.State("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
+	chooser.OnEnter(ensureOTPSecret)
+	chooser.Action(continueToOTPAction(mfaOn))
 
-	create := r.state("mfa_otp_secret_creation", flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
-	create.onEnter(ensureOTPSecret)
-	create.onRender(s.otpSecretPayload)
-	create.action(&actionDef{
-		name:        "otp_code_verify",
-		description: "Confirm the authenticator app with one of its codes.",
-		inputs:      requiredInput("otp_code", flowapi.TypeString),
-		shown:       mfaOn,
-		run:         s.verifyOTPEnrolment,
+	create := r.State("mfa_otp_secret_creation", flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
+	create.OnEnter(ensureOTPSecret)
+	create.OnRender(s.otpSecretPayload)
+	create.Action(&action{
+		Name:        "otp_code_verify",
+		Description: "Confirm the authenticator app with one of its codes.",
+		Inputs:      requiredInput("otp_code", flowapi.TypeString),
+		Shown:       mfaOn,
+		Run:         s.verifyOTPEnrolment,
 	})
-	create.action(backAction())
+	create.Action(backAction())
 
-	loginOTP := r.state("login_otp", flowapi.FlowLogin)
-	loginOTP.action(&actionDef{
-		name:        "otp_code_validate",
-		description: "Check a code from the authenticator app.",
-		inputs:      requiredInput("otp_code", flowapi.TypeString),
-		run:         s.validateOTP,
+	loginOTP := r.State("login_otp", flowapi.FlowLogin)
+	loginOTP.Action(&action{
+		Name:        "otp_code_validate",
+		Description: "Check a code from the authenticator app.",
+		Inputs:      requiredInput("otp_code", flowapi.TypeString),
+		Run:         s.validateOTP,
 	})
-	loginOTP.action(&actionDef{
-		name:        "continue_to_login_security_key",
-		description: "Use a security key as the second factor instead.",
-		shown: func(c *Ctx) bool {
+	loginOTP.Action(&action{
+		Name:        "continue_to_login_security_key",
+		Description: "Use a security key as the second factor instead.",
+		Shown: func(c *stepCtx) bool {
 			ok, err := s.hasSecurityKey(c, c.Data().UserID)
 			return err == nil && ok && c.Data().WebAuthnAvailable
 		},
-		run: func(c *Ctx) error { c.Continue("login_security_key"); return nil },
+		Run: func(c *stepCtx) error { c.Advance("login_security_key"); return nil },
 	})
-	r.state("login_security_key", flowapi.FlowLogin).action(&actionDef{
-		name:        "continue_to_login_otp",
-		description: "Use the authenticator app as the second factor instead.",
-		shown: func(c *Ctx) bool {
+	r.State("login_security_key", flowapi.FlowLogin).Action(&action{
+		Name:        "continue_to_login_otp",
+		Description: "Use the authenticator app as the second factor instead.",
+		Shown: func(c *stepCtx) bool {
 			ok, err := c.Q().HasOTPSecret(c.Context(), c.Data().UserID)
 			return err == nil && ok
 		},
-		run: func(c *Ctx) error { c.Continue("login_otp"); return nil },
+		Run: func(c *stepCtx) error { c.Advance("login_otp"); return nil },
 	})
 
-	r.flow(flowapi.FlowRegistration).userCreated = append(r.flow(flowapi.FlowRegistration).userCreated,
-		func(c *Ctx, userID string) error {
-			var e otpEnrolment
-			ok, err := c.StashGet(stashOTPEnrolled, &e)
-			if err != nil || !ok {
-				return err
-			}
-			if err := c.Q().SetOTPSecret(c.Context(), &store.OTPSecret{UserID: userID, Secret: e.Secret,
-				LastUsedStep: e.Step, CreatedAt: c.Now()}); err != nil {
-				return err
-			}
-			return c.StashSet(stashOTPEnrolled, nil)
-		})
+	r.onUserCreated(func(c *stepCtx, userID string) error {
+		var e otpEnrolment
+		ok, err := c.Extra(extraOTPEnrolled, &e)
+		if err != nil || !ok {
+			return err
+		}
+		if err := c.Q().SetOTPSecret(c.Context(), &store.OTPSecret{UserID: userID, Secret: e.Secret,
+			LastUsedStep: e.Step, CreatedAt: c.Now()}); err != nil {
+			return err
+		}
+		return c.SetExtra(extraOTPEnrolled, nil)
+	})
 }
 
 // continueToOTPAction is continue_to_otp_secret_creation (MFA chooser and profile); then
 // names the states after the enrolment (the profile returns to profile_init).
-func continueToOTPAction(shown func(*Ctx) bool, then ...string) *actionDef {
-	return &actionDef{
-		name:        "continue_to_otp_secret_creation",
-		description: "Set up an authenticator app.",
-		shown:       shown,
-		run: func(c *Ctx) error {
-			c.Continue(append([]string{"mfa_otp_secret_creation"}, then...)...)
+func continueToOTPAction(shown func(*stepCtx) bool, then ...string) *action {
+	return &action{
+		Name:        "continue_to_otp_secret_creation",
+		Description: "Set up an authenticator app.",
+		Shown:       shown,
+		Run: func(c *stepCtx) error {
+			c.Advance(append([]string{"mfa_otp_secret_creation"}, then...)...)
 			return nil
 		},
 	}
@@ -118,23 +119,23 @@ func continueToOTPAction(shown func(*Ctx) bool, then ...string) *actionDef {
 
 // ensureOTPSecret draws the secret to offer before the state that leads to enrolment is
 // left, so that going back and forth shows the same secret (the QR code already scanned).
-func ensureOTPSecret(c *Ctx) error {
+func ensureOTPSecret(c *stepCtx) error {
 	var secret string
-	if ok, err := c.StashGet(stashOTPSecret, &secret); err != nil || ok {
+	if ok, err := c.Extra(extraOTPSecret, &secret); err != nil || ok {
 		return err
 	}
 	raw := make([]byte, totpSecretSize)
 	if _, err := rand.Read(raw); err != nil {
 		return fmt.Errorf("random: %w", err)
 	}
-	return c.StashSet(stashOTPSecret, b32.EncodeToString(raw))
+	return c.SetExtra(extraOTPSecret, b32.EncodeToString(raw))
 }
 
 // otpSecretPayload shows the secret drawn on entry and its QR code (otpauth URL with the
 // service as issuer and the e-mail as account).
-func (s *Server) otpSecretPayload(c *Ctx) error {
+func (s *Server) otpSecretPayload(c *stepCtx) error {
 	var secret string
-	if _, err := c.StashGet(stashOTPSecret, &secret); err != nil {
+	if _, err := c.Extra(extraOTPSecret, &secret); err != nil {
 		return err
 	}
 	raw, err := b32.DecodeString(secret)
@@ -173,7 +174,7 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 	found, step := false, int64(0)
 	for st := cur - totpSkew; st <= cur+totpSkew; st++ {
 		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*totpPeriod, 0), opts)
-		if err == nil && constantTimeEqual(want, code) && !found {
+		if err == nil && token.Equal(want, code) && !found {
 			found, step = true, st
 		}
 	}
@@ -182,19 +183,19 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 
 // verifyOTPEnrolment is otp_code_verify: a right code enrols the secret (registration: at
 // success), a wrong one is reported as passcode_invalid, as Hanko does.
-func (s *Server) verifyOTPEnrolment(c *Ctx) error {
+func (s *Server) verifyOTPEnrolment(c *stepCtx) error {
 	var secret string
-	if _, err := c.StashGet(stashOTPSecret, &secret); err != nil {
+	if _, err := c.Extra(extraOTPSecret, &secret); err != nil {
 		return err
 	}
 	step, ok := totpStep(secret, c.Input("otp_code"), c.Now())
 	if secret == "" || !ok {
-		c.InputError("otp_code", inputErr(flowapi.ErrPasscodeInvalid))
+		c.RejectInput("otp_code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		return nil
 	}
 	d := c.Data()
 	if c.FlowName() == flowapi.FlowRegistration {
-		if err := c.StashSet(stashOTPEnrolled, otpEnrolment{Secret: secret, Step: step}); err != nil {
+		if err := c.SetExtra(extraOTPEnrolled, otpEnrolment{Secret: secret, Step: step}); err != nil {
 			return err
 		}
 		d.addAMR(amrTOTP)
@@ -202,16 +203,16 @@ func (s *Server) verifyOTPEnrolment(c *Ctx) error {
 		LastUsedStep: step, CreatedAt: c.Now()}); err != nil {
 		return err
 	}
-	if err := c.StashSet(stashOTPSecret, nil); err != nil {
+	if err := c.SetExtra(extraOTPSecret, nil); err != nil {
 		return err
 	}
-	c.PreventRevert()
-	c.Continue()
+	c.NoWayBack()
+	c.Advance()
 	return nil
 }
 
 // validateOTP is otp_code_validate, the TOTP second factor of a login.
-func (s *Server) validateOTP(c *Ctx) error {
+func (s *Server) validateOTP(c *stepCtx) error {
 	d := c.Data()
 	if !c.takeLimit(s.otpLimit, "otp", d.UserID, "retry_after") || c.tooManyWrongCodes() {
 		return nil
@@ -232,7 +233,7 @@ func (s *Server) validateOTP(c *Ctx) error {
 		if flowDone {
 			c.Fail(errPasscodeMaxAttempt)
 		} else {
-			c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeInvalid))
+			c.RejectInput("otp_code", engine.Invalid(flowapi.ErrOTPCodeInvalid))
 		}
 		return nil
 	}
@@ -241,12 +242,12 @@ func (s *Server) validateOTP(c *Ctx) error {
 		return err
 	}
 	if !fresh {
-		c.InputError("otp_code", inputErr(flowapi.ErrOTPCodeAlreadyUsed))
+		c.RejectInput("otp_code", engine.Invalid(flowapi.ErrOTPCodeAlreadyUsed))
 		return nil
 	}
 	d.addAMR(amrTOTP)
 	d.MFAMethod = mfaTOTP
-	c.PreventRevert()
-	c.Continue()
+	c.NoWayBack()
+	c.Advance()
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -33,11 +34,11 @@ const (
 	mfaSecurityKey = "security_key"
 )
 
-// Stash keys of the WebAuthn states.
+// Extra keys of the WebAuthn states.
 const (
-	stashCeremony       = "webauthn_ceremony"        // the open ceremony (challenge) of the flow
-	stashCeremonyKind   = "webauthn_ceremony_kind"   // what the next options state generates
-	stashNewCredentials = "webauthn_new_credentials" // registration: credentials written at success
+	extraCeremony       = "webauthn_ceremony"        // the open ceremony (challenge) of the flow
+	extraCeremonyKind   = "webauthn_ceremony_kind"   // what the next options state generates
+	extraNewCredentials = "webauthn_new_credentials" // registration: credentials written at success
 )
 
 // Ceremony kinds.
@@ -54,9 +55,9 @@ type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
 }
 
-var errPasskeyInvalid = newFlowError(401, flowapi.ErrPasskeyInvalid, "That passkey was not accepted.")
+var errPasskeyInvalid = engine.NewAPIError(401, flowapi.ErrPasskeyInvalid, "That passkey was not accepted.")
 
-var errCredentialMFAOnly = newFlowError(401, flowapi.ErrCredentialInvalidMFAOnly,
+var errCredentialMFAOnly = engine.NewAPIError(401, flowapi.ErrCredentialInvalidMFAOnly,
 	"This key works only as a second factor.")
 
 // coseAlgorithms is the pubKeyCredParams list in Hanko's order.
@@ -173,30 +174,30 @@ func formatUUID(b []byte) string {
 
 // userCredentials returns the user's stored credentials plus, in a registration, those
 // created earlier in the flow.
-func (c *Ctx) userCredentials(userID string) ([]*store.Credential, error) {
+func (c *stepCtx) userCredentials(userID string) ([]*store.Credential, error) {
 	creds, err := c.Q().Credentials(c.Context(), userID)
 	if err != nil {
 		return nil, err
 	}
 	var pending []*store.Credential
-	if _, err := c.StashGet(stashNewCredentials, &pending); err != nil {
+	if _, err := c.Extra(extraNewCredentials, &pending); err != nil {
 		return nil, err
 	}
 	return append(creds, pending...), nil
 }
 
-func (c *Ctx) saveCeremony(kind string, session *webauthn.SessionData) error {
-	return c.StashSet(stashCeremony, ceremony{Kind: kind, Session: *session})
+func (c *stepCtx) saveCeremony(kind string, session *webauthn.SessionData) error {
+	return c.SetExtra(extraCeremony, ceremony{Kind: kind, Session: *session})
 }
 
 // takeCeremony returns the open ceremony and closes it: a challenge is good for one answer.
-func (c *Ctx) takeCeremony() (*ceremony, error) {
+func (c *stepCtx) takeCeremony() (*ceremony, error) {
 	var cer ceremony
-	ok, err := c.StashGet(stashCeremony, &cer)
+	ok, err := c.Extra(extraCeremony, &cer)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &cer, c.StashSet(stashCeremony, nil)
+	return &cer, c.SetExtra(extraCeremony, nil)
 }
 
 // creationParty returns the relying party and the user (without credentials) a creation
@@ -215,7 +216,7 @@ func (s *Server) creationParty(userID, name string) (*webauthn.WebAuthn, *waUser
 
 // beginCreation generates creation options for a passkey or a security key of the user and
 // opens the ceremony; it returns the options as a payload value.
-func (s *Server) beginCreation(c *Ctx, userID, name string, securityKey bool) (map[string]any, error) {
+func (s *Server) beginCreation(c *stepCtx, userID, name string, securityKey bool) (map[string]any, error) {
 	rp, user, err := s.creationParty(userID, name)
 	if err != nil {
 		return nil, err
@@ -237,11 +238,11 @@ func (s *Server) beginCreation(c *Ctx, userID, name string, securityKey bool) (m
 		params[i] = protocol.CredentialParameter{Type: protocol.PublicKeyCredentialType, Algorithm: alg}
 	}
 	sel := protocol.AuthenticatorSelection{ResidentKey: protocol.ResidentKeyRequirementRequired,
-		RequireResidentKey: ptr(true), UserVerification: protocol.VerificationPreferred}
+		RequireResidentKey: engine.Ptr(true), UserVerification: protocol.VerificationPreferred}
 	kind := ceremonyPasskey
 	if securityKey {
 		sel = protocol.AuthenticatorSelection{AuthenticatorAttachment: protocol.CrossPlatform,
-			ResidentKey: protocol.ResidentKeyRequirementDiscouraged, RequireResidentKey: ptr(false),
+			ResidentKey: protocol.ResidentKeyRequirementDiscouraged, RequireResidentKey: engine.Ptr(false),
 			UserVerification: protocol.VerificationDiscouraged}
 		kind = ceremonySecurityKey
 	}
@@ -259,13 +260,13 @@ func (s *Server) beginCreation(c *Ctx, userID, name string, securityKey bool) (m
 
 // finishCreation verifies an attestation against the open creation ceremony. A rejected
 // attestation gives nil without error; malformed JSON fails the step with technical_error.
-func (s *Server) finishCreation(c *Ctx, userID, name string, raw json.RawMessage) (*store.Credential, error) {
+func (s *Server) finishCreation(c *stepCtx, userID, name string, raw json.RawMessage) (*store.Credential, error) {
 	cer, err := c.takeCeremony()
 	if err != nil || cer == nil || (cer.Kind != ceremonyPasskey && cer.Kind != ceremonySecurityKey) {
 		return nil, err
 	}
 	if !json.Valid(raw) {
-		c.Fail(errTechnical)
+		c.Fail(engine.Technical)
 		return nil, nil
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(raw)
@@ -292,7 +293,7 @@ func (s *Server) finishCreation(c *Ctx, userID, name string, raw json.RawMessage
 
 // beginAssertion generates request options and opens the ceremony: discoverable (no
 // allowCredentials) for a passkey login, or the user's security keys for MFA.
-func (s *Server) beginAssertion(c *Ctx, mfaUserID string) (map[string]any, error) {
+func (s *Server) beginAssertion(c *stepCtx, mfaUserID string) (map[string]any, error) {
 	rp, err := s.relyingParty()
 	if err != nil {
 		return nil, err
@@ -320,7 +321,7 @@ func (s *Server) beginAssertion(c *Ctx, mfaUserID string) (map[string]any, error
 }
 
 // loadWAUser loads a user's credentials for go-webauthn (only security keys when mfaOnly).
-func (s *Server) loadWAUser(c *Ctx, userID string, mfaOnly bool) (*waUser, error) {
+func (s *Server) loadWAUser(c *stepCtx, userID string, mfaOnly bool) (*waUser, error) {
 	handle, err := userHandle(userID)
 	if err != nil {
 		return nil, err
@@ -346,7 +347,7 @@ func (s *Server) loadWAUser(c *Ctx, userID string, mfaOnly bool) (*waUser, error
 // finishAssertion verifies an assertion against the open request ceremony (of the given
 // kind: ceremonyLogin or ceremonyMFA) and records the credential's use. It returns the
 // stored credential, or nil with the flow error to report.
-func (s *Server) finishAssertion(c *Ctx, kind string, raw json.RawMessage) (*store.Credential, *flowError, error) {
+func (s *Server) finishAssertion(c *stepCtx, kind string, raw json.RawMessage) (*store.Credential, *engine.APIError, error) {
 	cer, err := c.takeCeremony()
 	if err != nil {
 		return nil, nil, err
@@ -355,7 +356,7 @@ func (s *Server) finishAssertion(c *Ctx, kind string, raw json.RawMessage) (*sto
 		return nil, errPasskeyInvalid, nil
 	}
 	if !json.Valid(raw) {
-		return nil, errTechnical, nil
+		return nil, engine.Technical, nil
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(raw)
 	if err != nil {

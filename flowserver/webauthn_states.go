@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -18,22 +19,20 @@ const (
 // registerWebAuthn defines passkey login (conditional UI on login_init, login_passkey),
 // passkey onboarding, security-key creation and the security-key second factor.
 func (s *Server) registerWebAuthn(r *registry) {
-	login := r.flow(flowapi.FlowLogin)
-	registration := r.flow(flowapi.FlowRegistration)
-	passkeyUsable := func(c *Ctx) bool { return s.cfg.Passkey && c.Data().WebAuthnAvailable }
+	passkeyUsable := func(c *stepCtx) bool { return s.cfg.Passkey && c.Data().WebAuthnAvailable }
 
 	// Passkey login.
-	loginInit := r.state("login_init", flowapi.FlowLogin)
-	loginInit.onEnter(s.conditionalRequestOptions)
+	loginInit := r.State("login_init", flowapi.FlowLogin)
+	loginInit.OnEnter(s.conditionalRequestOptions)
 	toLoginPasskey := generateRequestOptions(passkeyUsable, ceremonyLogin)
-	loginInit.action(toLoginPasskey)
-	loginInit.action(s.verifyAssertionAction(true))
-	r.state("login_method_chooser", flowapi.FlowLogin).action(toLoginPasskey)
+	loginInit.Action(toLoginPasskey)
+	loginInit.Action(s.verifyAssertionAction(true))
+	r.State("login_method_chooser", flowapi.FlowLogin).Action(toLoginPasskey)
 
-	loginPasskey := r.state("login_passkey", flowapi.FlowLogin)
-	loginPasskey.onEnter(func(c *Ctx) error {
+	loginPasskey := r.State("login_passkey", flowapi.FlowLogin)
+	loginPasskey.OnEnter(func(c *stepCtx) error {
 		var kind string
-		if _, err := c.StashGet(stashCeremonyKind, &kind); err != nil {
+		if _, err := c.Extra(extraCeremonyKind, &kind); err != nil {
 			return err
 		}
 		mfaUser := ""
@@ -47,55 +46,55 @@ func (s *Server) registerWebAuthn(r *registry) {
 		c.SetPayload("request_options", opts)
 		return nil
 	})
-	loginPasskey.action(s.verifyAssertionAction(false))
-	loginPasskey.action(backAction())
+	loginPasskey.Action(s.verifyAssertionAction(false))
+	loginPasskey.Action(backAction())
 
 	// Security key as second factor.
-	sk := r.state("login_security_key", flowapi.FlowLogin)
-	sk.action(generateRequestOptions(func(c *Ctx) bool { return c.Data().WebAuthnAvailable }, ceremonyMFA))
+	sk := r.State("login_security_key", flowapi.FlowLogin)
+	sk.Action(generateRequestOptions(func(c *stepCtx) bool { return c.Data().WebAuthnAvailable }, ceremonyMFA))
 
 	// Credential creation (passkeys and security keys).
-	create := r.state("onboarding_create_passkey", flowapi.FlowLogin, flowapi.FlowRegistration)
-	create.action(generateCreationOptions("Start creating a passkey.", ceremonyPasskey))
-	create.action(skipAction(func(c *Ctx) bool {
+	create := r.State("onboarding_create_passkey", flowapi.FlowLogin, flowapi.FlowRegistration)
+	create.Action(generateCreationOptions("Start creating a passkey.", ceremonyPasskey))
+	create.Action(skipAction(func(c *stepCtx) bool {
 		// A registration must not end without any credential when passcodes cannot log in.
 		return c.FlowName() != flowapi.FlowRegistration || s.cfg.Passcode || c.Data().PasswordHash != ""
 	}))
-	create.action(backAction())
+	create.Action(backAction())
 
-	skCreate := r.state("mfa_security_key_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	skCreate.action(generateCreationOptions("Start adding a security key.", ceremonySecurityKey))
-	skCreate.action(backAction())
-	r.state("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration).action(&actionDef{
-		name:        "continue_to_security_key_creation",
-		description: "Add a security key as a second factor.",
-		shown:       func(c *Ctx) bool { return s.cfg.MFA != MFAOff && c.Data().WebAuthnAvailable },
-		run:         func(c *Ctx) error { c.Continue("mfa_security_key_creation"); return nil },
+	skCreate := r.State("mfa_security_key_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	skCreate.Action(generateCreationOptions("Start adding a security key.", ceremonySecurityKey))
+	skCreate.Action(backAction())
+	r.State("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration).Action(&action{
+		Name:        "continue_to_security_key_creation",
+		Description: "Add a security key as a second factor.",
+		Shown:       func(c *stepCtx) bool { return s.cfg.MFA != MFAOff && c.Data().WebAuthnAvailable },
+		Run:         func(c *stepCtx) error { c.Advance("mfa_security_key_creation"); return nil },
 	})
 
-	verify := r.state("onboarding_verify_passkey_attestation", flowapi.FlowLogin, flowapi.FlowRegistration)
-	verify.onEnter(s.creationOptions)
-	verify.action(&actionDef{
-		name:        "webauthn_verify_attestation_response",
-		description: descVerifyAttestation,
-		inputs: func(*Ctx) []inputDef {
-			return []inputDef{{name: "public_key", typ: flowapi.TypeJSON}}
+	verify := r.State("onboarding_verify_passkey_attestation", flowapi.FlowLogin, flowapi.FlowRegistration)
+	verify.OnEnter(s.creationOptions)
+	verify.Action(&action{
+		Name:        "webauthn_verify_attestation_response",
+		Description: descVerifyAttestation,
+		Inputs: func(*stepCtx) []engine.Input {
+			return []engine.Input{{Name: "public_key", Type: flowapi.TypeJSON}}
 		},
-		shown: func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run:   s.verifyAttestation,
+		Shown: func(c *stepCtx) bool { return c.Data().WebAuthnAvailable },
+		Run:   s.verifyAttestation,
 	})
-	verify.action(backAction())
+	verify.Action(backAction())
 
 	// Passkey onboarding after the first factor (login: users without a passkey). In a
 	// registration it follows the MFA chooser, with or without passwords, as Hanko orders it.
-	login.schedule(phaseCredentialOnboarding, func(c *Ctx) []string {
+	r.plan(flowapi.FlowLogin, phaseCredentialOnboarding, func(c *stepCtx) []string {
 		if !passkeyUsable(c) || c.Data().LoginMethod == methodPasskey {
 			return nil
 		}
 		creds, err := c.Q().Credentials(c.Context(), c.Data().UserID)
 		if err != nil {
 			s.log.Error("passkey onboarding: load credentials", zap.Error(err))
-			c.Fail(errTechnical)
+			c.Fail(engine.Technical)
 			return nil
 		}
 		for _, cr := range creds {
@@ -105,15 +104,15 @@ func (s *Server) registerWebAuthn(r *registry) {
 		}
 		return []string{"onboarding_create_passkey"}
 	})
-	registration.schedule(phaseMFACreation, func(c *Ctx) []string {
+	r.plan(flowapi.FlowRegistration, phaseMFACreation, func(c *stepCtx) []string {
 		if passkeyUsable(c) {
 			return []string{"onboarding_create_passkey"}
 		}
 		return nil
 	})
-	registration.userCreated = append(registration.userCreated, func(c *Ctx, userID string) error {
+	r.onUserCreated(func(c *stepCtx, userID string) error {
 		var pending []*store.Credential
-		if _, err := c.StashGet(stashNewCredentials, &pending); err != nil {
+		if _, err := c.Extra(extraNewCredentials, &pending); err != nil {
 			return err
 		}
 		for _, cr := range pending {
@@ -122,41 +121,41 @@ func (s *Server) registerWebAuthn(r *registry) {
 				return err
 			}
 		}
-		return c.StashSet(stashNewCredentials, nil)
+		return c.SetExtra(extraNewCredentials, nil)
 	})
 }
 
 // generateRequestOptions is webauthn_generate_request_options: on to login_passkey, whose
 // entry opens a request ceremony of the given kind (passkey login or security-key MFA).
-func generateRequestOptions(shown func(*Ctx) bool, kind string) *actionDef {
-	return &actionDef{
-		name:        "webauthn_generate_request_options",
-		description: descGenerateRequestOptions,
-		shown:       shown,
-		run: func(c *Ctx) error {
-			c.Continue("login_passkey")
-			return c.StashSet(stashCeremonyKind, kind)
+func generateRequestOptions(shown func(*stepCtx) bool, kind string) *action {
+	return &action{
+		Name:        "webauthn_generate_request_options",
+		Description: descGenerateRequestOptions,
+		Shown:       shown,
+		Run: func(c *stepCtx) error {
+			c.Advance("login_passkey")
+			return c.SetExtra(extraCeremonyKind, kind)
 		},
 	}
 }
 
 // generateCreationOptions is webauthn_generate_creation_options of the onboarding states:
 // on to the attestation state, whose entry opens a creation ceremony of the given kind.
-func generateCreationOptions(description, kind string) *actionDef {
-	return &actionDef{
-		name:        "webauthn_generate_creation_options",
-		description: description,
-		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run: func(c *Ctx) error {
-			c.Continue("onboarding_verify_passkey_attestation")
-			return c.StashSet(stashCeremonyKind, kind)
+func generateCreationOptions(description, kind string) *action {
+	return &action{
+		Name:        "webauthn_generate_creation_options",
+		Description: description,
+		Shown:       func(c *stepCtx) bool { return c.Data().WebAuthnAvailable },
+		Run: func(c *stepCtx) error {
+			c.Advance("onboarding_verify_passkey_attestation")
+			return c.SetExtra(extraCeremonyKind, kind)
 		},
 	}
 }
 
 // conditionalRequestOptions puts discoverable request options on login_init for conditional
 // UI (passkey autofill) when the browser supports it.
-func (s *Server) conditionalRequestOptions(c *Ctx) error {
+func (s *Server) conditionalRequestOptions(c *stepCtx) error {
 	d := c.Data()
 	if !s.cfg.Passkey || !d.WebAuthnAvailable || !d.ConditionalMediation {
 		return nil
@@ -172,15 +171,15 @@ func (s *Server) conditionalRequestOptions(c *Ctx) error {
 // verifyAssertionAction is webauthn_verify_assertion_response of login_init (conditional UI)
 // and login_passkey. A rejected assertion keeps the state with 401; login_init then offers
 // fresh options.
-func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
-	return &actionDef{
-		name:        "webauthn_verify_assertion_response",
-		description: descVerifyAssertion,
-		inputs:      requiredInput("assertion_response", flowapi.TypeJSON),
-		shown:       func(c *Ctx) bool { return c.Data().WebAuthnAvailable },
-		run: func(c *Ctx) error {
+func (s *Server) verifyAssertionAction(conditional bool) *action {
+	return &action{
+		Name:        "webauthn_verify_assertion_response",
+		Description: descVerifyAssertion,
+		Inputs:      requiredInput("assertion_response", flowapi.TypeJSON),
+		Shown:       func(c *stepCtx) bool { return c.Data().WebAuthnAvailable },
+		Run: func(c *stepCtx) error {
 			var kind string
-			if _, err := c.StashGet(stashCeremonyKind, &kind); err != nil {
+			if _, err := c.Extra(extraCeremonyKind, &kind); err != nil {
 				return err
 			}
 			mfa := !conditional && kind == ceremonyMFA
@@ -197,16 +196,16 @@ func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
 			}
 			if fe != nil {
 				c.Fail(fe)
-				if conditional && fe.status < 500 {
+				if conditional && fe.Status < 500 {
 					return s.conditionalRequestOptions(c)
 				}
 				return nil
 			}
-			c.PreventRevert()
+			c.NoWayBack()
 			if mfa {
 				d.addAMR(amrSecurityKey)
 				d.MFAMethod = mfaSecurityKey
-				c.Continue()
+				c.Advance()
 				return nil
 			}
 			if !d.UserExists || d.Email == "" {
@@ -217,7 +216,7 @@ func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
 			d.UserID, d.UserExists = sc.UserID, true
 			d.LoginMethod = methodPasskey
 			d.addAMR(amrPasskey)
-			c.Continue(c.onboardingStates()...)
+			c.Advance(c.plannedStates()...)
 			return nil
 		},
 	}
@@ -225,7 +224,7 @@ func (s *Server) verifyAssertionAction(conditional bool) *actionDef {
 
 // accountName is the name a credential is created under: the user's primary e-mail, or
 // the flow's address before the user exists.
-func (s *Server) accountName(c *Ctx, userID string) (string, error) {
+func (s *Server) accountName(c *stepCtx, userID string) (string, error) {
 	emails, err := c.Q().Emails(c.Context(), userID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
@@ -240,9 +239,9 @@ func (s *Server) accountName(c *Ctx, userID string) (string, error) {
 
 // creationOptions is the entry hook of the attestation states: options for the kind of
 // credential the previous action asked for.
-func (s *Server) creationOptions(c *Ctx) error {
+func (s *Server) creationOptions(c *stepCtx) error {
 	var kind string
-	if _, err := c.StashGet(stashCeremonyKind, &kind); err != nil {
+	if _, err := c.Extra(extraCeremonyKind, &kind); err != nil {
 		return err
 	}
 	userID := c.Data().UserID
@@ -260,14 +259,14 @@ func (s *Server) creationOptions(c *Ctx) error {
 
 // verifyAttestation is webauthn_verify_attestation_response: registration keeps the new
 // credential for success, the other flows store it now.
-func (s *Server) verifyAttestation(c *Ctx) error {
+func (s *Server) verifyAttestation(c *stepCtx) error {
 	d := c.Data()
 	name, err := s.accountName(c, d.UserID)
 	if err != nil {
 		return err
 	}
 	sc, err := s.finishCreation(c, d.UserID, name, c.InputJSON("public_key"))
-	if err != nil || c.flowErr != nil {
+	if err != nil || c.Failed() {
 		return err
 	}
 	if sc == nil {
@@ -276,10 +275,10 @@ func (s *Server) verifyAttestation(c *Ctx) error {
 	}
 	if c.FlowName() == flowapi.FlowRegistration {
 		var pending []*store.Credential
-		if _, err := c.StashGet(stashNewCredentials, &pending); err != nil {
+		if _, err := c.Extra(extraNewCredentials, &pending); err != nil {
 			return err
 		}
-		if err := c.StashSet(stashNewCredentials, append(pending, sc)); err != nil {
+		if err := c.SetExtra(extraNewCredentials, append(pending, sc)); err != nil {
 			return err
 		}
 		if sc.MFAOnly {
@@ -290,7 +289,7 @@ func (s *Server) verifyAttestation(c *Ctx) error {
 	} else if err := c.Q().CreateCredential(c.Context(), sc); err != nil {
 		return err
 	}
-	c.PreventRevert()
-	c.Continue()
+	c.NoWayBack()
+	c.Advance()
 	return nil
 }

@@ -1,4 +1,4 @@
-package flowserver
+package engine
 
 import (
 	"bytes"
@@ -10,30 +10,29 @@ import (
 	"github.com/hankogate/hankogate/flowapi"
 )
 
-// inputDef declares one action input and how it is validated.
-type inputDef struct {
-	name      string
-	typ       string // flowapi.Type*
-	minLength int    // 0: unset
-	maxLength int    // 0: unset
-	required  *bool  // nil: not emitted
-	hidden    *bool  // nil: not emitted
-	trimLower bool   // identifiers: trimmed and lower-cased before validation
-	allowed   []flowapi.AllowedValue
+// Input declares one input of an action and how a submitted value is checked: required,
+// minimum and maximum length in bytes, the e-mail pattern, the allowed values.
+type Input struct {
+	Name      string
+	Type      string // flowapi.Type*
+	MinLength int    // 0: unset
+	MaxLength int    // 0: unset
+	Required  *bool  // nil: not emitted
+	Hidden    *bool  // nil: not emitted
+	TrimLower bool   // identifiers: trimmed and lower-cased before they are checked
+	Allowed   []flowapi.AllowedValue
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// requiredInput declares an action's only input: required, of the given type, with no
-// other constraint (codes, passwords to check, WebAuthn responses).
-func requiredInput(name, typ string) func(*Ctx) []inputDef {
-	return func(*Ctx) []inputDef { return []inputDef{{name: name, typ: typ, required: ptr(true)}} }
-}
+// Ptr returns a pointer to v (for Input.Required and Input.Hidden).
+func Ptr[T any](v T) *T { return &v }
 
 var emailPattern = regexp.MustCompile(`^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$`)
 
-// inputErr returns the input error for code, with our message for it.
-func inputErr(code string) *flowapi.Error {
+// IsEmail reports whether v passes the check of e-mail inputs.
+func IsEmail(v string) bool { return emailPattern.MatchString(v) }
+
+// Invalid returns the input error for code, with our message for it.
+func Invalid(code string) *flowapi.Error {
 	msg := map[string]string{
 		flowapi.ErrValueMissing:       "Please fill this in.",
 		flowapi.ErrValueInvalid:       "This value is not accepted.",
@@ -53,13 +52,13 @@ func inputErr(code string) *flowapi.Error {
 }
 
 // wire renders the input for a response.
-func (in inputDef) wire() *flowapi.Input {
-	out := &flowapi.Input{Name: in.name, Type: in.typ, Required: in.required, Hidden: in.hidden, AllowedValues: in.allowed}
-	if in.minLength > 0 {
-		out.MinLength = ptr(in.minLength)
+func (in Input) wire() *flowapi.Input {
+	out := &flowapi.Input{Name: in.Name, Type: in.Type, Required: in.Required, Hidden: in.Hidden, AllowedValues: in.Allowed}
+	if in.MinLength > 0 {
+		out.MinLength = Ptr(in.MinLength)
 	}
-	if in.maxLength > 0 {
-		out.MaxLength = ptr(in.maxLength)
+	if in.MaxLength > 0 {
+		out.MaxLength = Ptr(in.MaxLength)
 	}
 	return out
 }
@@ -73,10 +72,10 @@ type inputValue struct {
 
 // parse coerces the raw JSON value (nil if absent) and validates it. It returns the
 // value and an input error (nil when valid).
-func (in inputDef) parse(raw json.RawMessage) (inputValue, *flowapi.Error) {
+func (in Input) parse(raw json.RawMessage) (inputValue, *flowapi.Error) {
 	raw = bytes.TrimSpace(raw)
 	isNull := len(raw) == 0 || string(raw) == "null"
-	switch in.typ {
+	switch in.Type {
 	case flowapi.TypeBoolean:
 		// Booleans are never validated: anything but true/"true" is false.
 		var b bool
@@ -100,30 +99,30 @@ func (in inputDef) parse(raw json.RawMessage) (inputValue, *flowapi.Error) {
 	}
 	var v string
 	if !isNull {
-		if json.Unmarshal(raw, &v) != nil && in.trimLower && raw[0] != '{' && raw[0] != '[' {
+		if json.Unmarshal(raw, &v) != nil && in.TrimLower && raw[0] != '{' && raw[0] != '[' {
 			// Trimmed inputs take the textual form of non-string scalars (e.g. numbers).
 			v = string(raw)
 		}
 	}
-	if in.trimLower {
+	if in.TrimLower {
 		v = strings.ToLower(strings.TrimSpace(v))
 	}
 	val := inputValue{str: v}
 	switch {
-	case in.required != nil && *in.required && v == "":
-		return val, inputErr(flowapi.ErrValueMissing)
+	case in.Required != nil && *in.Required && v == "":
+		return val, Invalid(flowapi.ErrValueMissing)
 	case v == "":
 		return val, nil
-	case in.minLength > 0 && len(v) < in.minLength:
-		return val, inputErr(flowapi.ErrValueTooShort)
-	case in.maxLength > 0 && len(v) > in.maxLength:
-		return val, inputErr(flowapi.ErrValueTooLong)
-	case in.typ == flowapi.TypeEmail && !emailPattern.MatchString(v):
-		return val, inputErr(flowapi.ErrValueInvalid)
-	case in.typ == flowapi.TypeString && len(in.allowed) > 0 && !allowedContains(in.allowed, v):
-		e := inputErr(flowapi.ErrValueInvalid)
-		names := make([]string, len(in.allowed))
-		for i, a := range in.allowed {
+	case in.MinLength > 0 && len(v) < in.MinLength:
+		return val, Invalid(flowapi.ErrValueTooShort)
+	case in.MaxLength > 0 && len(v) > in.MaxLength:
+		return val, Invalid(flowapi.ErrValueTooLong)
+	case in.Type == flowapi.TypeEmail && !emailPattern.MatchString(v):
+		return val, Invalid(flowapi.ErrValueInvalid)
+	case in.Type == flowapi.TypeString && len(in.Allowed) > 0 && !allowedContains(in.Allowed, v):
+		e := Invalid(flowapi.ErrValueInvalid)
+		names := make([]string, len(in.Allowed))
+		for i, a := range in.Allowed {
 			names[i] = toString(a.Value)
 		}
 		e.Message = "Not one of the accepted values: " + strings.Join(names, ",")

@@ -1,4 +1,4 @@
-package flowserver
+package mail
 
 import (
 	"strings"
@@ -22,7 +22,7 @@ func TestMailInUsersLanguage(t *testing.T) {
 		{"", TemplateEmailLoginAttempted, "Sign-in attempt", "Someone tried to sign in to Shop"},
 		{"de", TemplateEmailRegistrationAttempted, "Registrierungsversuch", "ein Konto bei Shop zu erstellen"},
 	} {
-		m := composeMail(cat, "Shop", "a@example.com", tt.template, "123456", tt.lang, 5*time.Minute)
+		m := Compose(cat, "Shop", "a@example.com", tt.template, "123456", tt.lang, 5*time.Minute)
 		if m.Subject != tt.subject || !strings.Contains(m.Body, tt.body) || strings.Contains(m.Body, "%!") {
 			t.Errorf("%s %s: subject %q body %q", tt.lang, tt.template, m.Subject, m.Body)
 		}

@@ -1,4 +1,4 @@
-package flowserver
+package engine
 
 import (
 	"encoding/json"
@@ -8,13 +8,13 @@ import (
 )
 
 func TestInputParse(t *testing.T) {
-	email := inputDef{name: "email", typ: flowapi.TypeEmail, minLength: 3, maxLength: 20, required: ptr(true), trimLower: true}
-	code := inputDef{name: "code", typ: flowapi.TypeString, required: ptr(true)}
-	provider := inputDef{name: "provider", typ: flowapi.TypeString, allowed: []flowapi.AllowedValue{{Value: "google", Name: "Google"}, {Value: "github", Name: "GitHub"}}}
-	flag := inputDef{name: "flag", typ: flowapi.TypeBoolean, required: ptr(true)}
-	blob := inputDef{name: "blob", typ: flowapi.TypeJSON, required: ptr(true)}
+	email := Input{Name: "email", Type: flowapi.TypeEmail, MinLength: 3, MaxLength: 20, Required: Ptr(true), TrimLower: true}
+	code := Input{Name: "code", Type: flowapi.TypeString, Required: Ptr(true)}
+	provider := Input{Name: "provider", Type: flowapi.TypeString, Allowed: []flowapi.AllowedValue{{Value: "google", Name: "Google"}, {Value: "github", Name: "GitHub"}}}
+	flag := Input{Name: "flag", Type: flowapi.TypeBoolean, Required: Ptr(true)}
+	blob := Input{Name: "blob", Type: flowapi.TypeJSON, Required: Ptr(true)}
 	for _, tc := range []struct {
-		in      inputDef
+		in      Input
 		raw     string
 		wantErr string
 		want    inputValue
@@ -42,7 +42,7 @@ func TestInputParse(t *testing.T) {
 			gotErr = err.Code
 		}
 		if gotErr != tc.wantErr || got.str != tc.want.str || got.b != tc.want.b || string(got.json) != string(tc.want.json) {
-			t.Errorf("%s %s: got %+v %q, want %+v %q", tc.in.name, tc.raw, got, gotErr, tc.want, tc.wantErr)
+			t.Errorf("%s %s: got %+v %q, want %+v %q", tc.in.Name, tc.raw, got, gotErr, tc.want, tc.wantErr)
 		}
 	}
 	_, err := provider.parse(json.RawMessage(`"apple"`))

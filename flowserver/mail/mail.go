@@ -1,4 +1,7 @@
-package flowserver
+// Package mail words the embedded server's passcode mails (from the message catalogue, in
+// the user's language) and delivers them: through SMTP, to the log in development, or to a
+// Mailer of the embedding program, always via a durable outbox (see Outbox).
+package mail
 
 import (
 	"bytes"
@@ -15,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowserver/token"
 	"github.com/hankogate/hankogate/messages"
 )
 
@@ -38,17 +42,16 @@ type Mail struct {
 	Language string // X-Language of the request
 }
 
-// Mailer delivers passcode mails. The server uses SMTP when Config.SMTP is set and a
-// development logger otherwise; Config.Mailer overrides both (tests capture codes with it).
-// Send is called by the outbox's senders after the step committed, from several goroutines
-// at once; an error makes the outbox try again later.
+// Mailer delivers passcode mails: SMTP, the development log, or the embedding program's own
+// (tests capture codes with it). Send is called by the outbox's senders after the step
+// committed, from several goroutines at once; an error makes the outbox try again later.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
 }
 
-// composeMail fills subject and body for a template from the catalogue (keys
-// mail.<template>.subject and .body) in the language of the request's X-Language.
-func composeMail(cat *messages.Catalog, service, to, template, code, lang string, ttl time.Duration) Mail {
+// Compose fills subject and body for a template from the catalogue (keys
+// mail.<template>.subject and .body) in the language lang (the request's X-Language).
+func Compose(cat *messages.Catalog, service, to, template, code, lang string, ttl time.Duration) Mail {
 	m := Mail{To: to, Template: template, Code: code, Language: lang}
 	msg := cat.Messages(cat.Match(lang))
 	switch template {
@@ -65,7 +68,20 @@ func composeMail(cat *messages.Catalog, service, to, template, code, lang string
 	return m
 }
 
-// logMailer writes passcodes to the log instead of mailing them. Development only.
+// SMTPConfig names the mail server passcodes are sent through.
+type SMTPConfig struct {
+	Host     string
+	Port     int
+	From     string
+	Username string
+	Password string
+	TLS      string // "none" | "starttls" | "tls"
+}
+
+// Log returns a Mailer that writes passcodes to the log instead of mailing them.
+// Development only.
+func Log(log *zap.Logger) Mailer { return logMailer{log: log} }
+
 type logMailer struct{ log *zap.Logger }
 
 func (l logMailer) Send(_ context.Context, m Mail) error {
@@ -77,7 +93,10 @@ func (l logMailer) Send(_ context.Context, m Mail) error {
 	return nil
 }
 
-// smtpMailer sends mail through an SMTP server.
+// SMTP returns a Mailer that sends through the server of cfg, from service's name unless
+// cfg.From names a sender.
+func SMTP(cfg SMTPConfig, service string) Mailer { return smtpMailer{cfg: cfg, service: service} }
+
 type smtpMailer struct {
 	cfg     SMTPConfig
 	service string
@@ -151,7 +170,7 @@ func (s smtpMailer) Send(ctx context.Context, m Mail) error {
 
 func (s smtpMailer) message(from *mail.Address, m Mail) []byte {
 	var b bytes.Buffer
-	id, _ := newUUID()
+	id, _ := token.UUID()
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("From", from.String())
 	hdr("To", (&mail.Address{Address: m.To}).String())
