@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"time"
 
@@ -79,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
 		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
 		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
-		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
+		hashes:        newHashPool(hashWorkers()),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
 	}
