@@ -12,6 +12,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/mail"
+	"github.com/hankogate/hankogate/flowserver/ratelimit"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/messages"
 )
@@ -34,12 +35,12 @@ type Server struct {
 	passwordCost int
 	outbox       *mail.Outbox
 
-	passwordLimit *rateLimiter
-	passcodeLimit *rateLimiter
-	otpLimit      *rateLimiter // TOTP validation, 3/min per IP and user (login_otp)
-	flowLimit     *rateLimiter // flow creation per IP
-	mailLimit     *rateLimiter // passcode mails per IP, any address
-	checkLimit    *rateLimiter // password and passcode checks per IP, any address
+	passwordLimit *ratelimit.Limiter
+	passcodeLimit *ratelimit.Limiter
+	otpLimit      *ratelimit.Limiter // TOTP validation, 3/min per IP and user (login_otp)
+	flowLimit     *ratelimit.Limiter // flow creation per IP
+	mailLimit     *ratelimit.Limiter // passcode mails per IP, any address
+	checkLimit    *ratelimit.Limiter // password and passcode checks per IP, any address
 
 	baseCtx     context.Context
 	stop        context.CancelFunc
@@ -73,12 +74,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, store: st, messages: cat,
-		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
-		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
-		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
-		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
-		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
-		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
+		passwordLimit: ratelimit.New(5, time.Minute, rateLimitKeys),
+		passcodeLimit: ratelimit.New(3, time.Minute, rateLimitKeys),
+		otpLimit:      ratelimit.New(3, time.Minute, rateLimitKeys),
+		flowLimit:     ratelimit.New(flowsPerIP, time.Minute, rateLimitKeys),
+		mailLimit:     ratelimit.New(mailsPerIP, time.Minute, rateLimitKeys),
+		checkLimit:    ratelimit.New(checksPerIP, time.Minute, rateLimitKeys),
 		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
@@ -105,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Store: st, Log: s.log, Now: s.now, TTL: flowTTL, Pool: s.hashes,
 		Wrap: func(step *engine.Step[flowData]) *stepCtx { return &stepCtx{Step: step, s: s} },
 		StartLimit: func(r *http.Request) (bool, int) {
-			return s.flowLimit.take("flow/"+rateKey(clientIP(r)), s.now())
+			return s.flowLimit.Take("flow/"+ratelimit.Key(clientIP(r)), s.now())
 		},
 	})
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
