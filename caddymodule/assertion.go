@@ -2,12 +2,11 @@ package caddymodule
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"time"
 
-	"github.com/caddyserver/certmagic"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowproxy/assertion"
 )
@@ -16,40 +15,54 @@ import (
 // every instance sharing the storage signs with, and publishes, the same keys.
 const assertionKeysStorageKey = "hankogate/assertion-keys.json"
 
-// storedAssertionSigner loads the assertion keys from storage, creating or rotating them
-// (a new key when the current one is assertion.RotateEvery old) under the storage lock.
-func storedAssertionSigner(ctx context.Context, storage certmagic.Storage, now time.Time) (*assertion.Signer, error) {
-	if err := storage.Lock(ctx, assertionKeysStorageKey); err != nil {
-		return nil, fmt.Errorf("hanko: locking stored assertion keys: %w", err)
-	}
-	defer func() { _ = storage.Unlock(context.WithoutCancel(ctx), assertionKeysStorageKey) }()
+// assertionRefresh is how often a running gateway reads the stored assertion keys (and
+// rotates them when due); assertion.PublishAhead leaves every instance several refreshes to
+// learn a new key before it signs. A variable for tests.
+var assertionRefresh = time.Minute
 
-	var keys []assertion.Key
-	raw, err := storage.Load(ctx, assertionKeysStorageKey)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("hanko: loading stored assertion keys: %w", err)
-	default:
-		if keys, err = assertion.Unmarshal(raw); err != nil {
-			return nil, fmt.Errorf("hanko: stored assertion keys %s: %w", assertionKeysStorageKey, err)
-		}
+// assertionRotation is the configured key rotation period, or the default.
+func (h *Handler) assertionRotation() time.Duration {
+	if h.AssertionKeyRotation == 0 {
+		return assertion.DefaultRotateEvery
 	}
-	keys, changed, err := assertion.Rotate(keys, now)
+	return time.Duration(h.AssertionKeyRotation)
+}
+
+// keepAssertionKeys loads the stored assertion keys (creating or rotating them when due)
+// and keeps the signer in step with the storage until the returned stop is called.
+func (h *Handler) keepAssertionKeys(ctx caddy.Context) (*assertion.Signer, context.CancelFunc, error) {
+	k, err := assertion.NewKeeper(ctx, ctx.Storage(), assertionKeysStorageKey, h.assertionRotation(), time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("hanko: %w", err)
+		return nil, nil, err
 	}
-	if changed {
-		if raw, err = assertion.Marshal(keys); err != nil {
-			return nil, fmt.Errorf("hanko: %w", err)
+	run, stop := context.WithCancel(context.Background())
+	log := h.logger
+	go k.Run(run, assertionRefresh, time.Now, func(err error) {
+		// The signer keeps its keys; assertions stay verifiable with the published set.
+		log.Error("refreshing the stored assertion keys", zap.Error(err))
+	})
+	return k.Signer(), stop, nil
+}
+
+// unmarshalAssertion reads
+//
+//	assertion <header> {
+//		key_rotation <duration>
+//	}
+func (h *Handler) unmarshalAssertion(d *caddyfile.Dispenser) error {
+	var err error
+	if h.Assertion, err = singleArg(d); err != nil {
+		return err
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "key_rotation":
+			if h.AssertionKeyRotation, err = durationArg(d); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown assertion option %q", d.Val())
 		}
-		if err := storage.Store(ctx, assertionKeysStorageKey, raw); err != nil {
-			return nil, fmt.Errorf("hanko: storing assertion keys: %w", err)
-		}
 	}
-	signer, err := assertion.NewSigner(keys)
-	if err != nil {
-		return nil, fmt.Errorf("hanko: %w", err)
-	}
-	return signer, nil
+	return nil
 }

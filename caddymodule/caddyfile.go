@@ -77,7 +77,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		deny claim <name> <values...>
 //		require amr <methods...>
 //		require max_age <duration>
-//		assertion <header>
+//		assertion <header> {
+//			key_rotation <duration>
+//		}
 //	}
 //
 // public, header, redirect_hosts, allow, deny and require may be repeated, and so may hash_key and block_key for
@@ -148,7 +150,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "require":
 			err = h.unmarshalRequire(d)
 		case "assertion":
-			h.Assertion, err = singleArg(d)
+			err = h.unmarshalAssertion(d)
 		default:
 			return d.Errf("unknown hanko option %q", option)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/hankogate/hankogate/flowproxy"
+	"github.com/hankogate/hankogate/flowproxy/assertion"
 	"github.com/hankogate/hankogate/flowserver"
 	"github.com/hankogate/hankogate/messages"
 )
@@ -66,6 +67,9 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 	}
 	for _, m := range h.Header {
 		gw.Headers = append(gw.Headers, flowproxy.HeaderMapping(m))
+	}
+	if r := time.Duration(h.AssertionKeyRotation); r != 0 && r < assertion.MinRotateEvery {
+		errs = append(errs, fmt.Errorf("assertion key_rotation: %v is too short (at least %v)", r, assertion.MinRotateEvery))
 	}
 	var cookieErrs []error
 	gw.Cookie, cookieErrs = h.Cookie.gatewayConfig(repl)

@@ -82,7 +82,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	checks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "hankogate",
 		Name:      "session_checks_total",
-		Help:      "Backend session checks (POST /sessions/validate), by outcome: valid, invalid, unavailable.",
+		Help:      "Backend session checks (POST /sessions/validate), by outcome: valid, invalid, unavailable (no answer), rate_limited (429).",
 	}, []string{"outcome"})
 	grace := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "hankogate",

@@ -77,6 +77,9 @@ type Handler struct {
 	// Assertion names the upstream request header that carries a short-lived ES256 JWT
 	// signed by the gateway about the session (keys at <prefix>/jwks.json).
 	Assertion string `json:"assertion,omitempty"`
+	// AssertionKeyRotation is how long an assertion signing key signs before a new one
+	// replaces it (default 7 days, at least 1h).
+	AssertionKeyRotation caddy.Duration `json:"assertion_key_rotation,omitempty"`
 
 	logger    *zap.Logger
 	route     *flowproxy.Route // this handler's public paths and rules on the shared gateway

@@ -1,10 +1,10 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -22,11 +22,15 @@ var gateways = caddy.NewUsagePool()
 
 type sharedGateway struct {
 	gateway  *flowproxy.Gateway
-	embedded *embeddedBackend // nil with a remote API
+	embedded *embeddedBackend   // nil with a remote API
+	stopKeys context.CancelFunc // stops refreshing the assertion keys; nil without assertion
 }
 
 func (s *sharedGateway) Destruct() error {
 	var errs []error
+	if s.stopKeys != nil {
+		s.stopKeys()
+	}
 	if err := s.gateway.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("hanko: closing gateway: %w", err))
 	}
@@ -34,6 +38,16 @@ func (s *sharedGateway) Destruct() error {
 		errs = append(errs, s.embedded.release())
 	}
 	return errors.Join(errs...)
+}
+
+// release undoes a partly built shared gateway.
+func (s *sharedGateway) release() {
+	if s.stopKeys != nil {
+		s.stopKeys()
+	}
+	if s.embedded != nil {
+		_ = s.embedded.release()
+	}
 }
 
 // siteKey identifies the gateway a handler uses: every option except the route's own.
@@ -63,16 +77,17 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 				return nil, err
 			}
 		}
+		s := &sharedGateway{}
 		if cfg.AssertionHeader != "" {
-			if cfg.Assertions, err = storedAssertionSigner(ctx, ctx.Storage(), time.Now()); err != nil {
-				return nil, err
+			if cfg.Assertions, s.stopKeys, err = h.keepAssertionKeys(ctx); err != nil {
+				return nil, fmt.Errorf("hanko: %w", err)
 			}
 		}
-		s := &sharedGateway{}
 		if built.embedded != nil {
 			ecfg := *built.embedded
 			ecfg.Logger = h.logger.Named("embedded")
 			if s.embedded, err = openEmbedded(ctx, ecfg, h.Embedded.exposePath()); err != nil {
+				s.release()
 				return nil, err
 			}
 			cfg.Transport = flowclient.HandlerTransport(s.embedded.inProcess())
@@ -88,9 +103,7 @@ func (h *Handler) shareGateway(ctx caddy.Context, built configs) (string, *share
 		audit.hook(&cfg)
 		cfg.Sessions = h.metrics
 		if s.gateway, err = flowproxy.New(cfg); err != nil {
-			if s.embedded != nil {
-				_ = s.embedded.release()
-			}
+			s.release()
 			return nil, fmt.Errorf("hanko: %w", err)
 		}
 		return s, nil

@@ -2,6 +2,7 @@ package flowproxy
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,6 +12,9 @@ import (
 
 // jwksPath is where the assertion keys are published under the prefix.
 const jwksPath = "/jwks.json"
+
+// jwksCacheControl lets upstreams cache the keys as long as key rotation allows for.
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(assertion.JWKSMaxAge/time.Second))
 
 // signedAssertion is a session's current assertion for one host, reused until shortly
 // before it expires so that an authenticated request costs no signature.
@@ -55,6 +59,6 @@ func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", jwksCacheControl)
 	_, _ = w.Write(g.cfg.Assertions.JWKS())
 }

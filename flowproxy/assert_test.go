@@ -17,11 +17,12 @@ import (
 // assertingGateway is cachedSession's gateway signing assertions into X-Hanko-Assertion.
 func assertingGateway(t testing.TB) (*Gateway, string) {
 	t.Helper()
-	keys, _, err := assertion.Rotate(nil, time.Now())
+	now := time.Now()
+	key, err := assertion.NewKey(now, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := assertion.NewSigner(keys)
+	signer, err := assertion.NewSigner([]assertion.Key{key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,41 +101,6 @@ func TestAssertion(t *testing.T) {
 	if _, err := jwt.Parse(got[0], func(tk *jwt.Token) (any, error) { return keys[tk.Header["kid"].(string)], nil },
 		jwt.WithAudience("other.test")); err == nil {
 		t.Fatal("assertion accepted for another audience")
-	}
-}
-
-func TestAssertionKeysRotateAndPersist(t *testing.T) {
-	now := time.Now()
-	keys, changed, err := assertion.Rotate(nil, now)
-	if err != nil || !changed || len(keys) != 1 {
-		t.Fatal(err)
-	}
-	raw, _ := assertion.Marshal(keys)
-	back, err := assertion.Unmarshal(raw)
-	if err != nil || back[0].ID != keys[0].ID || !back[0].Private.Equal(keys[0].Private) {
-		t.Fatalf("round trip: %v", err)
-	}
-	if _, changed, _ := assertion.Rotate(back, now.Add(time.Hour)); changed {
-		t.Fatal("rotated a fresh key")
-	}
-	for i := 1; i <= 4; i++ {
-		back, _, _ = assertion.Rotate(back, now.Add(time.Duration(i)*assertion.RotateEvery))
-	}
-	if len(back) != assertion.Keep || back[0].Created.Before(now.Add(3*assertion.RotateEvery)) {
-		t.Fatalf("after rotations: %d keys", len(back))
-	}
-	// A token signed before the last rotation still verifies with the new JWKS.
-	old, _ := assertion.NewSigner(back[1:])
-	tok, _, _ := old.Sign(assertion.Claims{Subject: "u", Audience: "a", Issuer: "http://a", IssuedAt: time.Now()})
-	cur, _ := assertion.NewSigner(back)
-	pub, _ := session.ParseJWKS(cur.JWKS())
-	if _, err := jwt.Parse(tok, func(tk *jwt.Token) (any, error) { return pub[tk.Header["kid"].(string)], nil }); err != nil {
-		t.Fatalf("old token after rotation: %v", err)
-	}
-	for _, bad := range []string{`{`, `{"keys":[{"kid":"x","pkcs8":"!!"}]}`, `{"keys":[{"kid":"x","pkcs8":"AAAA"}]}`} {
-		if _, err := assertion.Unmarshal([]byte(bad)); err == nil {
-			t.Errorf("Unmarshal(%s) accepted", bad)
-		}
 	}
 }
 

@@ -60,8 +60,11 @@ type authEntry struct {
 	graceUntil atomic.Int64
 	retryAt    atomic.Int64
 	failing    atomic.Bool // the last check could not get an answer
-	check      atomic.Pointer[sessionCheck]
-	assertion  atomic.Pointer[signedAssertion] // nil until the first upstream request
+	// limited is the backend's Retry-After in seconds (at least 1) while its last word on
+	// the session was a 429, 0 otherwise.
+	limited   atomic.Int64
+	check     atomic.Pointer[sessionCheck]
+	assertion atomic.Pointer[signedAssertion] // nil until the first upstream request
 }
 
 type headerValue struct {
@@ -80,7 +83,8 @@ type checkResult uint8
 const (
 	checkValid checkResult = iota
 	checkInvalid
-	checkFailed // the backend could not answer (or the waiting client went away)
+	checkFailed  // the backend could not answer (or the waiting client went away)
+	checkLimited // the backend answered 429: not now
 )
 
 // authenticate returns the request's session if it may be used, and the verdict. It never
@@ -204,6 +208,9 @@ func (g *Gateway) admit(r *http.Request, e *authEntry, now time.Time) verdict {
 		return admitted
 	case checkInvalid:
 		return refused
+	case checkLimited:
+		// The backend is up and said "not now": no grace on that, 503 with its Retry-After.
+		return unavailable
 	}
 	if n < e.graceUntil.Load() {
 		g.observer.GraceAdmitted()
@@ -292,6 +299,8 @@ func (e *authEntry) answered(n int64) (checkResult, bool) {
 		return checkValid, true
 	case e.failing.Load() && n < e.retryAt.Load():
 		return checkFailed, true
+	case e.limited.Load() != 0 && n < e.retryAt.Load():
+		return checkLimited, true
 	}
 	return 0, false
 }
@@ -312,6 +321,10 @@ func (g *Gateway) runCheck(ctx context.Context, e *authEntry, c *sessionCheck, r
 	case err != nil && ctx.Err() != nil:
 		// Only a background check's context ends early: the gateway is closing.
 		res = checkFailed
+	case errors.Is(err, flowclient.ErrRateLimited):
+		res = checkLimited
+		g.observer.SessionChecked(CheckRateLimited)
+		g.rateLimited(e, asked, err)
 	case err != nil:
 		res = checkFailed
 		g.observer.SessionChecked(CheckUnavailable)
@@ -336,6 +349,7 @@ func (g *Gateway) runCheck(ctx context.Context, e *authEntry, c *sessionCheck, r
 // session per outage.
 func (g *Gateway) checkFailed(e *authEntry, asked time.Time, err error) {
 	e.retryAt.Store(asked.Add(min(failedCheckPause, g.cfg.Revalidate)).UnixNano())
+	e.limited.Store(0)
 	if !e.failing.CompareAndSwap(false, true) {
 		return
 	}
@@ -348,12 +362,37 @@ func (g *Gateway) checkFailed(e *authEntry, asked time.Time, err error) {
 		zap.String("session_id", e.data.SessionID), zap.Error(err))
 }
 
+// rateLimited records a 429 to a check asked at asked. The backend is up but will not look
+// now: that is no outage, so it ends any grace, but it says nothing against the session
+// either. The session keeps its last answer (a confirmed one stays admitted until that falls
+// due, and is neither evicted nor revoked) and is not asked about again before the backend's
+// Retry-After (kept within failedCheckPause and Revalidate); until then a request whose
+// answer is due gets 503 with that Retry-After. Logged once per session per episode.
+func (g *Gateway) rateLimited(e *authEntry, asked time.Time, err error) {
+	var wait time.Duration
+	var rl *flowclient.RateLimitedError
+	if errors.As(err, &rl) {
+		wait = rl.RetryAfter
+	}
+	e.retryAt.Store(asked.Add(min(max(wait, failedCheckPause), g.cfg.Revalidate)).UnixNano())
+	e.failing.Store(false)
+	secs := int64(unavailableRetry)
+	if wait > 0 {
+		secs = int64((wait + time.Second - 1) / time.Second)
+	}
+	if e.limited.Swap(secs) == 0 {
+		g.log.Warn("sign-in service rate-limits the gateway; the session is answered 503 while its answer is due",
+			zap.String("session_id", e.data.SessionID), zap.Duration("retry_after", wait), zap.Error(err))
+	}
+}
+
 // confirmed records a positive answer from the backend to a question asked at asked.
 func (e *authEntry) confirmed(asked time.Time, revalidate, grace time.Duration) {
 	n := asked.UnixNano()
 	e.nextCheck.Store(n + int64(revalidate))
 	e.graceUntil.Store(n + int64(revalidate) + int64(grace))
 	e.failing.Store(false)
+	e.limited.Store(0)
 	e.refreshAt.Store(n + int64(revalidate) - int64(revalidate)/refreshAheadDiv)
 }
 

@@ -201,9 +201,10 @@ type CheckOutcome string
 
 // Outcomes of a backend session check.
 const (
-	CheckValid       CheckOutcome = "valid"       // the session is valid
-	CheckInvalid     CheckOutcome = "invalid"     // revoked, expired or unknown: the session is refused
-	CheckUnavailable CheckOutcome = "unavailable" // no answer: transport failure, timeout, 5xx, 429
+	CheckValid       CheckOutcome = "valid"        // the session is valid
+	CheckInvalid     CheckOutcome = "invalid"      // revoked, expired or unknown: the session is refused
+	CheckUnavailable CheckOutcome = "unavailable"  // no answer: transport failure, timeout, 5xx
+	CheckRateLimited CheckOutcome = "rate_limited" // 429: the backend will not look now
 )
 
 type nopObserver struct{}

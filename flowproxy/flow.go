@@ -238,10 +238,18 @@ func (g *Gateway) page(c pageCtx, st *flowState) *view.Page {
 	if st.Resp.Name != flowapi.StatePreflight {
 		c.Notice, c.Alert = cmp.Or(c.Notice, st.Notice), cmp.Or(c.Alert, st.Alert)
 	}
+	offered := st.StepUp.offered(st.Resp)
+	stuck := st.StepUp.stuck(offered)
+	if stuck {
+		c.Notice = noticeStepUpNone
+	}
 	// Notices and alerts are catalogue keys until here.
-	c.Notice, c.Alert = c.Msg.T(c.Notice), c.Msg.T(c.Alert)
+	c.Notice, c.Alert = st.StepUp.noticeText(c.Msg, c.Notice), c.Msg.T(c.Alert)
 	c.Email = st.Email
-	p := view.Build(st.Flow, st.StepUp.offered(st.Resp), c.Context)
+	p := view.Build(st.Flow, offered, c.Context)
+	if stuck {
+		p.Links = append(p.Links, view.Link{Href: g.cfg.Prefix + "/account", Label: c.Msg.T("link.account")})
+	}
 	switch {
 	case st.Resp.Name == flowapi.StatePreflight:
 		p.NoScriptRefresh = c.Path + "?" + noJSParam + "=1"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -275,13 +276,15 @@ func (g *Gateway) origin(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-// unavailableRetry is the Retry-After of the 503 answering a session that cannot be checked.
-const unavailableRetry = "5"
+// unavailableRetry is the Retry-After (seconds) of the 503 answering a session that cannot be
+// checked, unless the backend named its own.
+const unavailableRetry = 5
 
 // serviceUnavailable answers a request whose session the backend cannot confirm now: a page
 // offering to retry for a browser, JSON for an API client; both 503 with Retry-After.
 func (g *Gateway) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Retry-After", unavailableRetry)
+	retry := strconv.FormatInt(g.retryAfter(r), 10)
+	w.Header().Set("Retry-After", retry)
 	if access.IsNavigation(r) {
 		g.pageHeaders(w.Header())
 		retry, ok := redirect.Safe(r.URL.RequestURI(), r.Host, nil)
@@ -296,7 +299,20 @@ func (g *Gateway) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"sign_in_unavailable","retry_after":` + unavailableRetry + "}"))
+	_, _ = w.Write([]byte(`{"error":"sign_in_unavailable","retry_after":` + retry + "}"))
+}
+
+// retryAfter is when r's client should try again: the backend's own Retry-After while its
+// last word on r's session was a 429, else unavailableRetry.
+func (g *Gateway) retryAfter(r *http.Request) int64 {
+	if v, ok := cookies.Value(r.Header, g.names.session); ok {
+		if e, ok := g.auth.Get(v); ok {
+			if secs := e.limited.Load(); secs > 0 {
+				return secs
+			}
+		}
+	}
+	return unavailableRetry
 }
 
 // clientIP is the client's address as relayed to the backend and used to rate-limit logs.

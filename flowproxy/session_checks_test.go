@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
 // Tests of the backend session checks (POST /sessions/validate): fail closed whatever the
@@ -28,10 +29,11 @@ type checkBackend struct {
 	cancelled atomic.Int64
 	started   chan struct{} // one value per call that began
 
-	mu     sync.Mutex
-	valid  bool
-	status int // 0: 200 with is_valid
-	gate   chan struct{}
+	mu         sync.Mutex
+	valid      bool
+	status     int // 0: 200 with is_valid
+	gate       chan struct{}
+	retryAfter string // Retry-After of a non-200 answer
 }
 
 func newCheckBackend() *checkBackend {
@@ -44,6 +46,12 @@ func (b *checkBackend) set(valid bool, status int, gate chan struct{}) {
 	b.mu.Unlock()
 }
 
+func (b *checkBackend) setRetryAfter(v string) {
+	b.mu.Lock()
+	b.retryAfter = v
+	b.mu.Unlock()
+}
+
 func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/sessions/validate" {
 		http.NotFound(w, r)
@@ -51,7 +59,7 @@ func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.calls.Add(1)
 	b.mu.Lock()
-	valid, status, gate := b.valid, b.status, b.gate
+	valid, status, gate, retryAfter := b.valid, b.status, b.gate, b.retryAfter
 	b.mu.Unlock()
 	select {
 	case b.started <- struct{}{}:
@@ -66,6 +74,9 @@ func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status != 0 {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		w.WriteHeader(status)
 		return
 	}
@@ -84,15 +95,40 @@ func (b *checkBackend) waitStarted(t *testing.T) {
 
 // countingObserver counts what the session checks report.
 type countingObserver struct {
-	valid, invalid, unavailable, grace, tampered, size atomic.Int64
+	valid, invalid, unavailable, limited, grace, tampered, size atomic.Int64
 }
 
 func (o *countingObserver) SessionChecked(c CheckOutcome) {
-	map[CheckOutcome]*atomic.Int64{CheckValid: &o.valid, CheckInvalid: &o.invalid, CheckUnavailable: &o.unavailable}[c].Add(1)
+	map[CheckOutcome]*atomic.Int64{CheckValid: &o.valid, CheckInvalid: &o.invalid, CheckUnavailable: &o.unavailable,
+		CheckRateLimited: &o.limited}[c].Add(1)
 }
 func (o *countingObserver) GraceAdmitted()     { o.grace.Add(1) }
 func (o *countingObserver) CookieTampered()    { o.tampered.Add(1) }
 func (o *countingObserver) CacheResized(d int) { o.size.Add(int64(d)) }
+
+// confirmedSession starts a gateway on b with a test clock and a counting observer, and has
+// it confirm session d; it returns the gateway, the clock, the observer and the cookie value.
+func confirmedSession(t *testing.T, b *checkBackend, d session.Data) (*harness, *testClock, *countingObserver, string) {
+	t.Helper()
+	obs := &countingObserver{}
+	h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
+	clock := h.useClock()
+	v := h.setSession(d)
+	h.seen(h.api("/app"))
+	return h, clock, obs, v
+}
+
+// waitChecked waits until no check of e is in flight.
+func waitChecked(t *testing.T, e *authEntry) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.check.Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the session check did not finish")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // status sends an API request (or a navigation) with cookie and returns the status; safe
 // from any goroutine.
@@ -281,11 +317,7 @@ func TestBackendDownUnconfirmedCookieGets503ConfirmedKeepsGrace(t *testing.T) {
 
 	t.Run("confirmed", func(t *testing.T) {
 		b := newCheckBackend()
-		obs := &countingObserver{}
-		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
-		clock := h.useClock()
-		v := h.setSession(d)
-		h.seen(h.api("/app"))
+		h, clock, obs, v := confirmedSession(t, b, d)
 		b.set(true, http.StatusBadGateway, nil)
 		clock.add(61 * time.Second)
 		for range 5 {
@@ -320,7 +352,7 @@ func TestBackendDownUnconfirmedCookieGets503ConfirmedKeepsGrace(t *testing.T) {
 }
 
 // Any status but 5xx and 429 is the backend's answer: the session is refused and its cookie
-// cleared. 5xx and 429 mean the backend could not answer: 503, cookie kept.
+// cleared. 5xx means the backend could not answer, 429 that it will not now: 503, cookie kept.
 func TestNon200Non5xxAnswersAreAnswers(t *testing.T) {
 	_, d := recordedSession(t)
 	for _, c := range []struct {
@@ -344,6 +376,125 @@ func TestNon200Non5xxAnswersAreAnswers(t *testing.T) {
 			t.Errorf("backend %d: gateway %d, cleared %v; want %d, cleared %v", c.status, st, cleared(hdr), c.want, c.clear)
 		}
 	}
+}
+
+// A 429 is the backend's answer "not now", not an outage: no grace is granted on it, the
+// cookie is kept, the request gets 503 with the backend's Retry-After, and the session is
+// not asked about again before that. A 429 to a background re-check neither evicts nor
+// revokes the confirmed session: its current answer still counts, and it stays due.
+func TestRateLimitedCheckIsNotAnOutage(t *testing.T) {
+	_, d := recordedSession(t)
+
+	t.Run("unconfirmed", func(t *testing.T) {
+		b := newCheckBackend()
+		b.set(true, http.StatusTooManyRequests, nil)
+		b.setRetryAfter("7")
+		obs := &countingObserver{}
+		h := newHarness(t, b, func(c *Config) { c.Sessions = obs })
+		h.useClock()
+		v := h.setSession(d)
+		st, hdr, body := h.mustStatus(v, false)
+		if st != http.StatusServiceUnavailable || cleared(hdr) || hdr.Get("Retry-After") != "7" ||
+			body != `{"error":"sign_in_unavailable","retry_after":7}` {
+			t.Fatalf("API client: %d cleared %v Retry-After %q %s", st, cleared(hdr), hdr.Get("Retry-After"), body)
+		}
+		st, hdr, body = h.mustStatus(v, true)
+		if st != http.StatusServiceUnavailable || cleared(hdr) || hdr.Get("Retry-After") != "7" ||
+			!strings.Contains(body, "Sign-in service unavailable") {
+			t.Fatalf("browser: %d cleared %v Retry-After %q\n%s", st, cleared(hdr), hdr.Get("Retry-After"), body)
+		}
+		if h.reached.Load() != 0 || b.calls.Load() != 1 || obs.limited.Load() != 1 || obs.unavailable.Load() != 0 {
+			t.Fatalf("reached %d, calls %d, rate limited %d, unavailable %d",
+				h.reached.Load(), b.calls.Load(), obs.limited.Load(), obs.unavailable.Load())
+		}
+	})
+
+	t.Run("confirmed, answer due: no grace", func(t *testing.T) {
+		b := newCheckBackend()
+		h, clock, obs, v := confirmedSession(t, b, d)
+		b.set(true, http.StatusTooManyRequests, nil)
+		b.setRetryAfter("30")
+		clock.add(61 * time.Second)
+		st, hdr, _ := h.mustStatus(v, false)
+		if st != http.StatusServiceUnavailable || cleared(hdr) || hdr.Get("Retry-After") != "30" || obs.grace.Load() != 0 {
+			t.Fatalf("429 within grace: %d, cleared %v, Retry-After %q, grace admissions %d",
+				st, cleared(hdr), hdr.Get("Retry-After"), obs.grace.Load())
+		}
+		// Not asked again before its Retry-After...
+		clock.add(20 * time.Second)
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable || b.calls.Load() != 2 {
+			t.Fatalf("within Retry-After: %d, calls %d", st, b.calls.Load())
+		}
+		// ...and after it, the kept cookie works as soon as the backend answers.
+		b.set(true, 0, nil)
+		clock.add(11 * time.Second)
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK || b.calls.Load() != 3 {
+			t.Fatalf("after Retry-After: %d, calls %d", st, b.calls.Load())
+		}
+		if _, ok := h.gw.auth.Get(v); !ok || h.gw.denylist.Has(d.SessionID) {
+			t.Fatal("a rate-limited session was evicted or denylisted")
+		}
+	})
+
+	t.Run("background re-check keeps the session", func(t *testing.T) {
+		b := newCheckBackend()
+		h, clock, obs, v := confirmedSession(t, b, d)
+		b.waitStarted(t)
+		b.set(true, http.StatusTooManyRequests, nil)
+		b.setRetryAfter("8")
+		clock.add(50 * time.Second) // in the refresh window: a background check starts
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK {
+			t.Fatalf("in the refresh window: %d", st)
+		}
+		b.waitStarted(t)
+		e, ok := h.gw.auth.Get(v)
+		if !ok {
+			t.Fatal("entry gone")
+		}
+		waitChecked(t, e)
+		// The answer of 0 s still counts until 60 s: admitted, not asked again before 58 s.
+		clock.add(5 * time.Second)
+		for range 3 {
+			if st, hdr, _ := h.mustStatus(v, false); st != http.StatusOK || cleared(hdr) {
+				t.Fatalf("after a background 429: %d, cleared %v", st, cleared(hdr))
+			}
+		}
+		if e2, ok := h.gw.auth.Get(v); !ok || e2 != e || h.gw.denylist.Has(d.SessionID) {
+			t.Fatal("a background 429 evicted or revoked the confirmed session")
+		}
+		if b.calls.Load() != 2 || obs.limited.Load() != 1 || obs.grace.Load() != 0 {
+			t.Fatalf("calls %d, rate limited %d, grace %d", b.calls.Load(), obs.limited.Load(), obs.grace.Load())
+		}
+		// Still due: once its answer is out of date and the backend still says 429, 503.
+		clock.add(10 * time.Second)
+		h.serving.Wait()
+		if st, hdr, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable || cleared(hdr) {
+			t.Fatalf("answer due, backend says 429: %d, cleared %v", st, cleared(hdr))
+		}
+	})
+
+	t.Run("outage then 429 ends grace", func(t *testing.T) {
+		b := newCheckBackend()
+		h, clock, obs, v := confirmedSession(t, b, d)
+		b.set(true, http.StatusBadGateway, nil)
+		clock.add(61 * time.Second)
+		if st, _, _ := h.mustStatus(v, false); st != http.StatusOK || obs.grace.Load() != 1 {
+			t.Fatalf("outage within grace: %d", st)
+		}
+		// The backend is back but limits the gateway: the next check (in the background,
+		// as the session is in grace) hears 429, and grace ends with it.
+		b.set(true, http.StatusTooManyRequests, nil)
+		clock.add(2 * failedCheckPause)
+		h.mustStatus(v, false)
+		e, _ := h.gw.auth.Get(v) // the request registered its background check
+		waitChecked(t, e)
+		if b.calls.Load() != 3 {
+			t.Fatalf("calls %d, want 3", b.calls.Load())
+		}
+		if st, hdr, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable || cleared(hdr) {
+			t.Fatalf("429 after an outage: %d, cleared %v; want 503 without grace", st, cleared(hdr))
+		}
+	})
 }
 
 // A cache of 100 filled with 1,000 sessions still holds the 100 most recently used: their
@@ -410,10 +561,7 @@ func TestConfirmedSessionRecheckedInBackground(t *testing.T) {
 	b.waitStarted(t)
 	close(gate)
 	e, _ := h.gw.auth.Get(v)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.check.Load() != nil && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitChecked(t, e)
 	if b.calls.Load() != 2 {
 		t.Fatalf("backend calls %d, want 2 (one background check)", b.calls.Load())
 	}

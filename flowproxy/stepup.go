@@ -11,6 +11,7 @@ import (
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/view"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // stepUp is a login started because a route asked for a stronger or fresher sign-in. It
@@ -110,7 +111,62 @@ func (s *stepUp) notice() string {
 	if s.requirement() == nil {
 		return "notice.step_up_fresh"
 	}
-	return "notice.step_up"
+	return noticeStepUp
+}
+
+// The step-up notices that name the methods asked for (see noticeText): on the login's
+// first page, and on a page where no offered way leads to them.
+const (
+	noticeStepUp     = "notice.step_up"
+	noticeStepUpNone = "notice.step_up_none"
+)
+
+// noticeText is a notice's text: the step-up notices name the methods, so that a user who
+// has none of them learns what to set up instead of facing a sign-in they cannot finish.
+func (s *stepUp) noticeText(m messages.Messages, key string) string {
+	if key == noticeStepUp || key == noticeStepUpNone {
+		return m.T(key, methodsText(m, s.requirement()))
+	}
+	return m.T(key)
+}
+
+// stuck reports an offered method chooser without any first factor left: a passkey is
+// required but the browser cannot use one (no JavaScript), so the page can only say so.
+func (s *stepUp) stuck(offered *flowapi.Response) bool {
+	if s == nil || offered.Name != "login_method_chooser" {
+		return false
+	}
+	for name := range offered.Actions {
+		if _, ok := firstFactorActions[name]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// methodsText says in words what a requirement asks for, e.g. "a passkey or a second
+// factor (...)"; lines are joined with "and", a line's methods with "or".
+func methodsText(m messages.Messages, q rules.Requirement) string {
+	var all string
+	for i, line := range q {
+		var one string
+		for j, meth := range line {
+			w := m.T("method." + meth)
+			if p, ok := strings.CutPrefix(meth, rules.AMRExternal+":"); ok {
+				w = m.T("method.ext_provider", p)
+			}
+			one = join(m, "list.or", one, w, j)
+		}
+		all = join(m, "list.and", all, one, i)
+	}
+	return all
+}
+
+func join(m messages.Messages, key, acc, next string, i int) string {
+	if i == 0 {
+		return next
+	}
+	return m.T(key, acc, next)
 }
 
 // unmet answers a step-up login that ended in a session which still does not meet the
@@ -118,6 +174,7 @@ func (s *stepUp) notice() string {
 // than a trip back to the route, which would only send the browser here again.
 func (g *Gateway) unmet(w http.ResponseWriter, r *http.Request, s *stepUp, rd string) {
 	p := view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), "page.step_up_unmet")
+	p.Intro = p.Msg.T("page.step_up_unmet.text", methodsText(p.Msg, s.requirement()))
 	again := url.Values{"new": {"1"}, stepUpParam: {s.Req}}
 	if rd != "" {
 		again.Set(g.cfg.RedirectParam, rd)

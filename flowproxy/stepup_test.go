@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowproxy/rules"
+	"github.com/hankogate/hankogate/messages"
 )
 
 func TestStepUpOffered(t *testing.T) {
@@ -69,5 +71,32 @@ func TestStepUpOffered(t *testing.T) {
 	}
 	if passkey.notice() != "notice.step_up" || (&stepUp{Req: stepUpFresh}).notice() != "notice.step_up_fresh" {
 		t.Error("step-up notices")
+	}
+}
+
+// TestMethodsText: step-up pages name what is needed, in the page's language.
+func TestMethodsText(t *testing.T) {
+	cat, err := messages.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ lang, req, want string }{
+		{"en", "passkey", "a passkey"},
+		{"en", "passkey,mfa", "a passkey or a second factor (an authenticator app or a security key)"},
+		{"en", "pwd,otp,ext:google totp", "a password or a code sent by e-mail or your google account and an authenticator app"},
+		{"de", "passkey,security_key", "einem Passkey oder einem Sicherheitsschlüssel"},
+		{"fr", "pwd ext", "un mot de passe et un compte chez un autre fournisseur"},
+	} {
+		q, err := rules.ParseRequirement(c.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := methodsText(cat.Messages(c.lang), q); got != c.want {
+			t.Errorf("%s %q: %q, want %q", c.lang, c.req, got, c.want)
+		}
+	}
+	s := &stepUp{Req: "passkey"}
+	if got := s.noticeText(cat.Messages("en"), s.notice()); !strings.HasPrefix(got, "This page needs a sign-in with a passkey.") {
+		t.Errorf("notice %q", got)
 	}
 }

@@ -18,10 +18,30 @@ import (
 	"github.com/hankogate/hankogate/internal/testbrowser"
 )
 
-// startRoutes runs the site with three routes that share one gateway: /public/* for anyone,
-// /admin/* for example.com addresses signed in with a passkey, everything else for any
-// signed-in user. The hanko handlers repeat the site options through a snippet.
-func (s *site) startRoutes() *gatewaytest.Process {
+// adminRoutes are three routes that share one gateway: /public/* for anyone, /admin/* for
+// example.com addresses signed in with a passkey, everything else for any signed-in user.
+const adminRoutes = `
+	handle /admin/* {
+		hanko {
+			import gate
+			allow domains example.com
+			deny emails mallory@example.com
+			require amr passkey
+		}
+		reverse_proxy UPSTREAM
+	}
+	handle {
+		hanko {
+			import gate
+			public /public/*
+		}
+		reverse_proxy UPSTREAM
+	}
+`
+
+// startRoutes runs the site with routes (the site block's content, UPSTREAM standing for
+// the upstream's address): hanko handlers repeat the site options through the gate snippet.
+func (s *site) startRoutes(routes string) *gatewaytest.Process {
 	s.t.Helper()
 	smtpHost, smtpPort := s.smtp.Addr()
 	upstream, err := url.Parse(s.upstream.URL)
@@ -54,25 +74,8 @@ func (s *site) startRoutes() *gatewaytest.Process {
 	}
 }
 
-%s {
-	handle /admin/* {
-		hanko {
-			import gate
-			allow domains example.com
-			deny emails mallory@example.com
-			require amr passkey
-		}
-		reverse_proxy %s
-	}
-	handle {
-		hanko {
-			import gate
-			public /public/*
-		}
-		reverse_proxy %s
-	}
-}
-`, admin, s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort, s.url, s.url, upstream.Host, upstream.Host)
+%s {%s}
+`, admin, s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort, s.url, s.url, strings.ReplaceAll(routes, "UPSTREAM", upstream.Host))
 	gw := startGateway(s.t, s.home, "routes", config)
 	gw.Admin = admin
 	return gw
@@ -82,7 +85,7 @@ func (s *site) startRoutes() *gatewaytest.Process {
 // one, one for any user, and one for example.com admins with a passkey (step-up).
 func TestRoutesShareOneGatewayWithRules(t *testing.T) {
 	s := newSite(t, true)
-	s.startRoutes()
+	s.startRoutes(adminRoutes)
 	const email, password = "ada@example.com", "step up password 1"
 	auth := softauthn.New(s.url, "localhost")
 

@@ -1,6 +1,6 @@
 // Package assertion signs the gateway's own short-lived identity tokens for upstreams that
 // want to verify who a request is from (ES256 JWTs, keys published as a JWKS), and keeps its
-// signing keys in a storable, rotating set.
+// signing keys in a storable set that rotates while running (see Keeper).
 package assertion
 
 import (
@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -24,29 +26,36 @@ const (
 	Renew    = time.Minute
 )
 
-// RotateEvery is the age at which a new signing key replaces the current one; Keep keys are
-// published (the current one and those before it), so tokens and cached JWKS of other
-// instances stay verifiable across a rotation.
+// Key rotation: a new key is published PublishAhead before it starts signing, so that every
+// instance sharing the storage (which reloads it every minute or so) and every upstream
+// with a cached JWKS (JWKSMaxAge) knows it by then; a replaced key stays published for
+// Retain, until every assertion it signed has expired.
 const (
-	RotateEvery = 7 * 24 * time.Hour
-	Keep        = 3
+	DefaultRotateEvery = 7 * 24 * time.Hour
+	MinRotateEvery     = time.Hour
+	JWKSMaxAge         = 5 * time.Minute
+	PublishAhead       = 10 * time.Minute
+	Retain             = Lifetime + 5*time.Minute
 )
 
-// Key is one P-256 signing key.
+// Key is one P-256 signing key: published from Created, signing from Active on (until a
+// newer key is active).
 type Key struct {
 	ID      string
 	Created time.Time
+	Active  time.Time
 	Private *ecdsa.PrivateKey
 }
 
 type storedKey struct {
 	ID      string `json:"kid"`
 	Created int64  `json:"created"`
-	PKCS8   string `json:"pkcs8"` // base64 DER
+	Active  int64  `json:"active,omitempty"` // absent in keys stored before rotation while running: Created
+	PKCS8   string `json:"pkcs8"`            // base64 DER
 }
 
-// NewKey generates a key created at now.
-func NewKey(now time.Time) (Key, error) {
+// NewKey generates a key created at now, signing from active on.
+func NewKey(now, active time.Time) (Key, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Key{}, fmt.Errorf("generating assertion key: %w", err)
@@ -55,7 +64,7 @@ func NewKey(now time.Time) (Key, error) {
 	if _, err := rand.Read(id); err != nil {
 		return Key{}, fmt.Errorf("generating assertion key id: %w", err)
 	}
-	return Key{ID: base64.RawURLEncoding.EncodeToString(id), Created: now, Private: priv}, nil
+	return Key{ID: base64.RawURLEncoding.EncodeToString(id), Created: now, Active: active, Private: priv}, nil
 }
 
 // Marshal encodes keys for storage (private keys included: keep the storage private).
@@ -68,12 +77,13 @@ func Marshal(keys []Key) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encoding assertion key: %w", err)
 		}
-		out.Keys = append(out.Keys, storedKey{ID: k.ID, Created: k.Created.Unix(), PKCS8: base64.StdEncoding.EncodeToString(der)})
+		out.Keys = append(out.Keys, storedKey{ID: k.ID, Created: k.Created.Unix(), Active: k.Active.Unix(),
+			PKCS8: base64.StdEncoding.EncodeToString(der)})
 	}
 	return json.Marshal(out)
 }
 
-// Unmarshal reads Marshal's output.
+// Unmarshal reads Marshal's output, newest key (by Active) first.
 func Unmarshal(data []byte) ([]Key, error) {
 	var in struct {
 		Keys []storedKey `json:"keys"`
@@ -95,39 +105,103 @@ func Unmarshal(data []byte) ([]Key, error) {
 		if !ok || ec.Curve != elliptic.P256() || s.ID == "" {
 			return nil, fmt.Errorf("assertion key %q is not a P-256 key with an id", s.ID)
 		}
-		keys = append(keys, Key{ID: s.ID, Created: time.Unix(s.Created, 0), Private: ec})
+		active := s.Active
+		if active == 0 {
+			active = s.Created
+		}
+		keys = append(keys, Key{ID: s.ID, Created: time.Unix(s.Created, 0), Active: time.Unix(active, 0), Private: ec})
 	}
+	sortKeys(keys)
 	return keys, nil
 }
 
-// Rotate returns keys with a new current key first when there is none or the current one is
-// RotateEvery old, keeping at most Keep keys; changed reports whether anything changed.
-func Rotate(keys []Key, now time.Time) (out []Key, changed bool, err error) {
-	if len(keys) > 0 && now.Sub(keys[0].Created) < RotateEvery {
+// sortKeys orders keys newest (by Active) first.
+func sortKeys(keys []Key) {
+	slices.SortStableFunc(keys, func(a, b Key) int { return b.Active.Compare(a.Active) })
+}
+
+// current is the index of the key that signs at now: the newest active one, or the oldest
+// when none is active yet (only a clock set back can cause that).
+func current(keys []Key, now time.Time) int {
+	for i, k := range keys {
+		if !k.Active.After(now) {
+			return i
+		}
+	}
+	return len(keys) - 1
+}
+
+// Due reports whether Rotate would change keys (sorted newest first) at now: no key yet, a
+// successor to publish (PublishAhead before the current key is every old), or a replaced
+// key past Retain to drop.
+func Due(keys []Key, now time.Time, every time.Duration) bool {
+	if len(keys) == 0 {
+		return true
+	}
+	c := current(keys, now)
+	if c == 0 && !now.Before(keys[0].Active.Add(every-PublishAhead)) {
+		return true
+	}
+	return c+1 < len(keys) && !now.Before(keys[c].Active.Add(Retain))
+}
+
+// Rotate returns keys (sorted newest first) as they should be at now: a first key signing
+// at once; a successor, once the current key is every-PublishAhead old, that signs from
+// PublishAhead later; replaced keys dropped Retain after they stopped signing. changed
+// reports whether anything changed.
+func Rotate(keys []Key, now time.Time, every time.Duration) (out []Key, changed bool, err error) {
+	if !Due(keys, now, every) {
 		return keys, false, nil
 	}
-	k, err := NewKey(now)
-	if err != nil {
-		return nil, false, err
+	out = slices.Clone(keys)
+	if len(out) == 0 {
+		k, err := NewKey(now, now)
+		if err != nil {
+			return nil, false, err
+		}
+		return []Key{k}, true, nil
 	}
-	out = append([]Key{k}, keys...)
-	if len(out) > Keep {
-		out = out[:Keep]
+	c := current(out, now)
+	if c+1 < len(out) && !now.Before(out[c].Active.Add(Retain)) {
+		out = out[:c+1]
+	}
+	if c == 0 && !now.Before(out[0].Active.Add(every-PublishAhead)) {
+		k, err := NewKey(now, now.Add(PublishAhead))
+		if err != nil {
+			return nil, false, err
+		}
+		out = append([]Key{k}, out...)
 	}
 	return out, true, nil
 }
 
-// Signer signs with the first key and publishes all.
+// Signer signs with the key active at the assertion's time and publishes all of its keys.
+// Its keys can be replaced while it is in use (Update).
 type Signer struct {
-	current Key
-	jwks    []byte
+	set atomic.Pointer[keySet]
 }
 
-// NewSigner returns a signer for keys (the first signs).
+type keySet struct {
+	keys []Key // newest first
+	jwks []byte
+}
+
+// NewSigner returns a signer for keys.
 func NewSigner(keys []Key) (*Signer, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("no assertion key")
+	s := &Signer{}
+	if err := s.Update(keys); err != nil {
+		return nil, err
 	}
+	return s, nil
+}
+
+// Update replaces the signer's keys.
+func (s *Signer) Update(keys []Key) error {
+	if len(keys) == 0 {
+		return errors.New("no assertion key")
+	}
+	keys = slices.Clone(keys)
+	sortKeys(keys)
 	type jwk struct {
 		Kty string `json:"kty"`
 		Crv string `json:"crv"`
@@ -143,7 +217,7 @@ func NewSigner(keys []Key) (*Signer, error) {
 	for _, k := range keys {
 		pub, err := k.Private.PublicKey.ECDH()
 		if err != nil {
-			return nil, fmt.Errorf("assertion key %q: %w", k.ID, err)
+			return fmt.Errorf("assertion key %q: %w", k.ID, err)
 		}
 		raw := pub.Bytes() // 0x04 || X || Y, 32 bytes each
 		doc.Keys = append(doc.Keys, jwk{Kty: "EC", Crv: "P-256", Kid: k.ID, Use: "sig", Alg: "ES256",
@@ -151,13 +225,19 @@ func NewSigner(keys []Key) (*Signer, error) {
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Signer{current: keys[0], jwks: b}, nil
+	s.set.Store(&keySet{keys: keys, jwks: b})
+	return nil
 }
 
 // JWKS is the public keys document.
-func (s *Signer) JWKS() []byte { return s.jwks }
+func (s *Signer) JWKS() []byte { return s.set.Load().jwks }
+
+// KeyIDs are the ids of the signer's keys, newest first.
+func (s *Signer) KeyIDs() []string {
+	return ids(s.set.Load().keys)
+}
 
 // Claims are what an assertion says.
 type Claims struct {
@@ -181,9 +261,11 @@ func (s *Signer) Sign(c Claims) (string, int64, error) {
 	if len(c.AMR) > 0 {
 		mc["amr"] = c.AMR
 	}
+	keys := s.set.Load().keys
+	k := keys[current(keys, c.IssuedAt)]
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, mc)
-	tok.Header["kid"] = s.current.ID
-	signed, err := tok.SignedString(s.current.Private)
+	tok.Header["kid"] = k.ID
+	signed, err := tok.SignedString(k.Private)
 	if err != nil {
 		return "", 0, fmt.Errorf("signing assertion: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,44 @@ var (
 	ErrUnreachable = errors.New("flow API unreachable")
 	ErrTimeout     = errors.New("flow API timed out")
 	ErrMalformed   = errors.New("flow API answer malformed")
-	ErrServer      = errors.New("flow API failed") // 5xx or 429: the backend could not answer
+	ErrServer      = errors.New("flow API failed") // 5xx: the backend could not answer
+	// ErrRateLimited is a 429 to a session check: the backend is up but will not look now.
+	// It is an answer, not an outage (see RateLimitedError).
+	ErrRateLimited = errors.New("flow API rate limited")
 )
+
+// MaxRetryAfter bounds a backend's Retry-After: a hostile or misconfigured backend must not
+// tell the gateway (and through it every client) to stay away for days.
+const MaxRetryAfter = time.Hour
+
+// RateLimitedError is a 429 answer; errors.Is(err, ErrRateLimited) holds for it.
+type RateLimitedError struct {
+	Endpoint   string
+	RetryAfter time.Duration // the backend's Retry-After, at most MaxRetryAfter; 0 if none
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v: %s status 429 (retry after %v)", ErrRateLimited, e.Endpoint, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// RetryAfter reads a Retry-After header: delay-seconds or an HTTP date, as a positive
+// duration of at most MaxRetryAfter; 0 when absent, unreadable or not in the future.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseUint(v, 10, 63); err == nil {
+		d = time.Duration(min(secs, uint64(MaxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
+}
 
 // Client calls one API base URL.
 type Client struct {
@@ -164,23 +201,25 @@ func printable(s string) bool {
 }
 
 // ValidateSession asks the API whether a session token is still valid (POST /sessions/validate);
-// it bumps the session's last use as a browser request would. Only a failed call or an answer
-// that says nothing about the session is an error (wrapping ErrUnreachable, ErrTimeout,
-// ErrServer or ErrMalformed): a transport failure, a 5xx, 429 (the backend refused to look),
-// or a 200 without is_valid. Any other status is the backend's answer that it does not
-// know the session: false, nil.
+// it bumps the session's last use as a browser request would. A failed call or an answer that
+// says nothing about the session is an error wrapping ErrUnreachable, ErrTimeout, ErrServer
+// (5xx) or ErrMalformed (a 200 without is_valid); a 429 is a *RateLimitedError: the backend
+// will not look now, which says nothing about the session either. Any other status is the
+// backend's answer that it does not know the session: false, nil.
 func (c *Client) ValidateSession(ctx context.Context, token string, relay Relay) (bool, error) {
 	body, err := json.Marshal(map[string]string{"session_token": token})
 	if err != nil {
 		return false, fmt.Errorf("encoding validate request: %w", err)
 	}
 	relay.Bearer = ""
-	status, _, data, err := c.do(ctx, http.MethodPost, "/sessions/validate", body, relay)
+	status, header, data, err := c.do(ctx, http.MethodPost, "/sessions/validate", body, relay)
 	switch {
 	case err != nil:
 		return false, err
-	case status >= 500 || status == http.StatusTooManyRequests:
+	case status >= 500:
 		return false, fmt.Errorf("%w: /sessions/validate status %d", ErrServer, status)
+	case status == http.StatusTooManyRequests:
+		return false, &RateLimitedError{Endpoint: "/sessions/validate", RetryAfter: RetryAfter(header, time.Now())}
 	case status != http.StatusOK:
 		return false, nil
 	}

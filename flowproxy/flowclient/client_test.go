@@ -161,21 +161,60 @@ func TestSessionEndpoints(t *testing.T) {
 	}
 }
 
-// Only a 5xx or 429 means the backend could not be asked; any other status is its answer
-// that the session is not valid.
+// Only a transport failure or a 5xx means the backend could not be asked. 429 is an answer
+// ("not now", with the backend's Retry-After when it sent one), and any other status is its
+// answer that the session is not valid.
 func TestValidateSessionStatusIsAnAnswer(t *testing.T) {
 	ctx := context.Background()
-	for status, outage := range map[int]bool{
-		400: false, 401: false, 403: false, 404: false, 302: false, 410: false,
-		429: true, 500: true, 502: true, 503: true, 504: true,
+	for status, outcome := range map[int]error{
+		400: nil, 401: nil, 403: nil, 404: nil, 302: nil, 410: nil,
+		429: ErrRateLimited,
+		500: ErrServer, 502: ErrServer, 503: ErrServer, 504: ErrServer,
 	} {
 		c := New("http://embedded", HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 			fmt.Fprint(w, `{"is_valid":true}`)
 		})), time.Second)
 		valid, err := c.ValidateSession(ctx, "x", Relay{})
-		if valid || outage != errors.Is(err, ErrServer) || (!outage && err != nil) {
-			t.Errorf("status %d: valid %v, err %v; want outage %v", status, valid, err, outage)
+		if valid || (outcome == nil && err != nil) || (outcome != nil && !errors.Is(err, outcome)) {
+			t.Errorf("status %d: valid %v, err %v; want %v", status, valid, err, outcome)
+		}
+		if status == 429 && errors.Is(err, ErrServer) {
+			t.Errorf("429 counted as an outage: %v", err)
+		}
+	}
+}
+
+// A 429 carries the backend's Retry-After (seconds or an HTTP date), bounded; without one,
+// or with one that cannot be read, none.
+func TestValidateSessionRateLimitedRetryAfter(t *testing.T) {
+	now := time.Now()
+	for header, want := range map[string]time.Duration{
+		"":        0,
+		"7":       7 * time.Second,
+		" 12 ":    12 * time.Second,
+		"0":       0,
+		"-3":      0,
+		"soon":    0,
+		"1e9":     0,
+		"9999999": MaxRetryAfter,
+		now.Add(90 * time.Second).UTC().Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Hour).UTC().Format(http.TimeFormat):       0,
+	} {
+		c := New("http://embedded", HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if header != "" {
+				w.Header().Set("Retry-After", header)
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+		})), time.Second)
+		_, err := c.ValidateSession(context.Background(), "x", Relay{})
+		var rl *RateLimitedError
+		if !errors.As(err, &rl) {
+			t.Fatalf("Retry-After %q: %v is not a RateLimitedError", header, err)
+		}
+		// An HTTP date has second resolution and the clock moves on: allow 2 s.
+		if d := rl.RetryAfter - want; d > 0 || d < -2*time.Second {
+			t.Errorf("Retry-After %q: %v, want %v", header, rl.RetryAfter, want)
 		}
 	}
 }

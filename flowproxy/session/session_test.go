@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,8 +166,111 @@ func TestDenylistBounded(t *testing.T) {
 	if d.Has("expired") || !d.Has("a") || !d.Has("c") || d.Len() != 3 {
 		t.Fatalf("len %d", d.Len())
 	}
-	d.Add("d", now.Add(4*time.Hour).Unix(), now) // evicts the soonest-expiring
-	if d.Has("a") || !d.Has("d") || d.Len() != 3 {
+	d.Add("a", now.Add(5*time.Hour).Unix(), now) // already held: no eviction
+	if !d.Has("a") || !d.Has("b") || d.Len() != 3 {
+		t.Fatalf("re-adding a held id evicted one: len %d", d.Len())
+	}
+	d.Add("d", now.Add(4*time.Hour).Unix(), now) // evicts the one added longest ago
+	if d.Has("a") || !d.Has("b") || !d.Has("d") || d.Len() != 3 {
 		t.Fatalf("after eviction len %d", d.Len())
+	}
+	d.check(t)
+}
+
+// A denylist of the gateway's size filled twice over keeps exactly its bound: the ids
+// revoked most recently. Each insert past the bound costs O(1), not a scan of the list (a
+// scan per insert made this test take minutes).
+func TestDenylistFilledPastItsBound(t *testing.T) {
+	const max = 100000
+	now := time.Now()
+	d := NewDenylist(max)
+	ids := make([]string, 2*max+17)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("session-%06d", i)
+		// Revoked one after the other, so each expires after the one before.
+		d.Add(ids[i], now.Add(time.Hour+time.Duration(i)*time.Millisecond).Unix(), now)
+		if d.Len() > max {
+			t.Fatalf("after %d inserts: %d ids held, bound %d", i+1, d.Len(), max)
+		}
+	}
+	if d.Len() != max {
+		t.Fatalf("%d ids held, want %d", d.Len(), max)
+	}
+	for i, id := range ids {
+		if want := i >= len(ids)-max; d.Has(id) != want {
+			t.Fatalf("id %d held %v, want %v", i, !want, want)
+		}
+	}
+	// Expired ids make room before live ones.
+	later := now.Add(2 * time.Hour)
+	for i := range 10 {
+		d.Add(fmt.Sprintf("late-%d", i), later.Add(time.Hour).Unix(), later)
+	}
+	if d.Len() > max || !d.Has("late-9") {
+		t.Fatalf("%d ids held", d.Len())
+	}
+	d.check(t)
+}
+
+// Concurrent revocations and lookups keep the list bounded and consistent (run with -race).
+func TestDenylistConcurrent(t *testing.T) {
+	const max, writers, each = 500, 8, 2000
+	now := time.Now()
+	d := NewDenylist(max)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				d.Add(id, now.Add(time.Duration(i%7-2)*time.Second).Unix(), now)
+				d.Has(id)
+				if n := d.Len(); n > max {
+					t.Errorf("%d ids held, bound %d", n, max)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for i := range each {
+				d.Has(fmt.Sprintf("w%d-%d", (w+1)%writers, i))
+			}
+		})
+	}
+	wg.Wait()
+	d.check(t)
+}
+
+// check verifies that the queue and the map hold the same ids, each once.
+func (d *Denylist) check(t *testing.T) {
+	t.Helper()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.n != len(d.ids) || d.n > d.max {
+		t.Fatalf("queue holds %d, map %d, bound %d", d.n, len(d.ids), d.max)
+	}
+	seen := map[string]bool{}
+	for i := range d.n {
+		id := d.queue[(d.head+i)%len(d.queue)]
+		if _, ok := d.ids[id]; !ok || seen[id] {
+			t.Fatalf("queue entry %d (%q) not in the map or twice", i, id)
+		}
+		seen[id] = true
+	}
+}
+
+func BenchmarkDenylistAddFull(b *testing.B) {
+	const max = 100000
+	now := time.Now()
+	d := NewDenylist(max)
+	ids := make([]string, 2*max)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("session-%06d", i)
+	}
+	for i := range max {
+		d.Add(ids[i], now.Add(time.Hour).Unix(), now)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		d.Add(ids[i%len(ids)], now.Add(time.Hour).Unix(), now)
 	}
 }
