@@ -6,8 +6,8 @@
 //
 // # Layout
 //
-//   - flowserver (this package): the server (server.go, config.go, endpoints.go), sessions
-//     and signing keys (session.go, keys*.go), and the states of the three flows, one file
+//   - flowserver (this package): the server (server.go, config.go, endpoints.go), session
+//     tokens (session.go), and the states of the three flows, one file
 //     per feature: capabilities.go (preflight), login.go, registration.go, signup.go,
 //     password.go, passcode.go, totp.go, webauthn*.go (passkeys and security keys),
 //     mfa_usage.go, device_trust.go, success.go, profile*.go; flows.go assembles them and
@@ -16,6 +16,7 @@
 //   - engine: the flow engine, which knows no flow in particular: states, actions, inputs
 //     and their checks, csrf, error answers, the queue of states to come and the trail back
 //     can undo, work outside the transaction, the optimistic version check.
+//   - signing: the keys that sign session tokens (rotation, retirement, JWKS).
 //   - mail: passcode mails (wording, SMTP, development log) and the outbox that sends them.
 //   - passkey: WebAuthn plumbing (relying party, users, credential conversions).
 //   - totp: authenticator-app secrets, QR codes and codes.
