@@ -5,8 +5,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hankogate/hankogate/flowserver/engine"
-	"github.com/hankogate/hankogate/flowserver/token"
-	"github.com/hankogate/hankogate/flowserver/totp"
 )
 
 // Checks shared with the operator's tools (flowserver/useradmin, flowserver/transfer), so
@@ -34,13 +32,3 @@ func ValidUsername(username string) bool {
 	}
 	return true
 }
-
-// ValidTOTPSecret reports whether secret is a TOTP secret the login's otp_code_validate can
-// use (base32, 30-second period, SHA-1, 6 digits).
-func ValidTOTPSecret(secret string) bool { return totp.Valid(secret) }
-
-// NewUserID returns a new random (version 4) user id.
-func NewUserID() (string, error) { return token.UUID() }
-
-// IsUUID reports whether s is a UUID in canonical text form (any case).
-func IsUUID(s string) bool { return token.IsUUID(s) }

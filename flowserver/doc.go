@@ -2,7 +2,7 @@
 // and profile flows, session JWTs with a JWKS, and the session endpoints, all backed by one
 // SQLite file. It speaks the wire format of package flowapi so the gateway cannot tell it
 // from a real Hanko backend. Its public API is Open, Config and Server (an http.Handler),
-// plus the checks and ids the operator's tools share with it.
+// plus the e-mail and username checks the operator's tools share with it.
 //
 // # Layout
 //
