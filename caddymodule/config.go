@@ -80,6 +80,9 @@ func (h *Handler) configs(repl *caddy.Replacer) (configs, error) {
 
 	out := configs{gateway: gw}
 	if h.API == "" {
+		if h.Timeout == 0 {
+			out.gateway.APITimeout = embeddedTimeout
+		}
 		ecfg, embeddedErrs := h.Embedded.serverConfig(repl, checked.Prefix)
 		errs = append(errs, embeddedErrs...)
 		ecfg.MessagesDir = h.Messages

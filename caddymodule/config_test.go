@@ -255,8 +255,16 @@ func TestConfigsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := built.gateway
-	if cfg.APIURL != embeddedAPIURL || cfg.Prefix != "" || cfg.Headers != nil || cfg.Cookie.Insecure || cfg.Cookie.Keys != nil {
+	if cfg.APIURL != embeddedAPIURL || cfg.Prefix != "" || cfg.Headers != nil || cfg.Cookie.Insecure || cfg.Cookie.Keys != nil ||
+		cfg.APITimeout != embeddedTimeout {
 		t.Errorf("gateway defaults = %+v", cfg)
+	}
+	// An explicit timeout wins; with api the gateway's default (flowproxy's) applies.
+	if built, err := (&Handler{Timeout: caddy.Duration(time.Second)}).configs(caddy.NewReplacer()); err != nil || built.gateway.APITimeout != time.Second {
+		t.Errorf("explicit timeout with the embedded backend: %v %v", built.gateway.APITimeout, err)
+	}
+	if built, err := (&Handler{API: "https://hanko.example.com"}).configs(caddy.NewReplacer()); err != nil || built.gateway.APITimeout != 0 {
+		t.Errorf("default timeout with api: %v %v", built.gateway.APITimeout, err)
 	}
 	e := built.embedded
 	if e == nil || e.DBPath != filepath.Join(caddy.AppDataDir(), "hankogate", "hanko.db") || !e.Signup || e.SMTP != nil {

@@ -183,6 +183,16 @@ func (e *EmbeddedConfig) exposePath() string {
 	return strings.TrimRight(e.Expose, "/")
 }
 
+// embeddedTimeout is the default `timeout` with the embedded backend. A Flow API call
+// in-process never waits for a network peer that may be gone: it waits for CPU (the hash
+// pool, first come first served) and for the database's writer queue. A burst of sign-ups
+// makes that queue seconds long (200 at once on 2 cores: ~25 s of bcrypt), and a 10 s bound
+// would turn each late step into a 504 — the work was queued and would have been done.
+// The backend itself refuses a step at once with a 429 "try again in N s" when its queue
+// is longer than the deadline, and never spends CPU on a step whose deadline passed, so
+// a longer bound costs nothing but the user's wait.
+const embeddedTimeout = time.Minute
+
 // embeddedServers shares one embedded backend between the configs that use the same DB
 // with the same settings, so a config reload keeps it (and its in-memory state) open.
 // A reload that changes the settings opens a new server on the same file; the old one

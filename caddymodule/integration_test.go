@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -528,4 +529,29 @@ func TestExposedAPIClientIP(t *testing.T) {
 			t.Fatalf("one forwarded client: %d flows created, %d refused; want 60 and 10", created, limited)
 		}
 	})
+}
+
+// TestFlowLimitPage: a browser over the embedded backend's limit on starting flows (60 a
+// minute per client IP; here spent through the exposed API from the same address) gets a
+// 429 "try again in N seconds" page with Retry-After, not the 502 page.
+func TestFlowLimitPage(t *testing.T) {
+	startGateway(t, nil, gatewayOptions{})
+	b := newBrowser(t)
+	for i := 0; ; i++ {
+		req, err := http.NewRequest(http.MethodPost, testSite+"/hanko-api/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := b.Do(req); p.Status == http.StatusTooManyRequests {
+			break
+		} else if p.Status != http.StatusOK || i > 100 {
+			t.Fatalf("POST /hanko-api/login #%d: %d %s", i, p.Status, p.Body)
+		}
+	}
+	p := b.Get("/.hanko/login")
+	retry, err := strconv.Atoi(p.Header.Get("Retry-After"))
+	if p.Status != http.StatusTooManyRequests || err != nil || retry < 1 || retry > 60 ||
+		!strings.Contains(p.Body, fmt.Sprintf("Please try again in %d seconds.", retry)) {
+		t.Fatalf("login page over the flow limit: %d Retry-After %q\n%s", p.Status, p.Header.Get("Retry-After"), p.Body)
+	}
 }

@@ -138,6 +138,10 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 		return
 	}
 	g.keepDeviceToken(w, res)
+	if limitedOutsideFlow(res.Response) {
+		g.tooManyRequests(w, r, "preflight "+st.Flow, view.RetryAfter(res.Response.Payload))
+		return
+	}
 	if res.Response.Name == flowapi.StateError {
 		// A stale preflight (the flow expired while the page stood open): start afresh.
 		g.startFlow(w, r, c, st.Flow, bearer, st.Return, st.Notice, true)
@@ -149,6 +153,10 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 // begin stores and renders the first state of a flow; st carries everything but Resp.
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, resp *flowapi.Response) {
 	flow := st.Flow
+	if limitedOutsideFlow(resp) {
+		g.tooManyRequests(w, r, "start "+flow, view.RetryAfter(resp.Payload))
+		return
+	}
 	if resp.Name == flowapi.StateError || resp.Name == flowapi.StateSuccess {
 		code := ""
 		if resp.Error != nil {
@@ -323,6 +331,12 @@ func postedEmail(in map[string]any) string {
 	return ""
 }
 
+// limitedOutsideFlow reports a 429 that ended outside the flow's states (the embedded backend's
+// limit on starting flows): there is no state to show it in.
+func limitedOutsideFlow(resp *flowapi.Response) bool {
+	return resp.Status == http.StatusTooManyRequests && resp.Name == flowapi.StateError
+}
+
 // accepted reports whether the backend carried out an action (rather than refusing it or
 // ending the flow in an error).
 func accepted(resp *flowapi.Response) bool {
@@ -348,6 +362,11 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 			return
 		}
 	case flowapi.StateError:
+		if limitedOutsideFlow(resp) {
+			// Starting a new flow would be refused as well.
+			g.tooManyRequests(w, r, st.Flow+" action", view.RetryAfter(resp.Payload))
+			return
+		}
 		notice := noticeFailed
 		code := ""
 		if resp.Error != nil {

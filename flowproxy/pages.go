@@ -3,15 +3,20 @@ package flowproxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/csrf"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
+	"github.com/hankogate/hankogate/flowproxy/redirect"
 	"github.com/hankogate/hankogate/flowproxy/view"
 )
 
@@ -212,14 +217,44 @@ func (g *Gateway) message(w http.ResponseWriter, r *http.Request, status int, ke
 	g.render(w, r, status, view.Message(g.baseContext(r, g.cfg.Prefix+"/login"), key))
 }
 
-// apiFailure answers a failed Flow API call: 504 for a timeout, 502 for anything else.
+// apiFailure answers a failed Flow API call: 429 for a rate limit, 504 for a timeout, 502
+// for anything else.
 func (g *Gateway) apiFailure(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if rl := (*flowclient.RateLimitedError)(nil); errors.As(err, &rl) {
+		g.tooManyRequests(w, r, what, int((rl.RetryAfter+time.Second-1)/time.Second))
+		return
+	}
 	g.log.Error("flow API call failed", zap.String("call", what), zap.Error(err))
 	if errors.Is(err, flowclient.ErrTimeout) {
 		g.message(w, r, http.StatusGatewayTimeout, "page.api_timeout")
 		return
 	}
 	g.message(w, r, http.StatusBadGateway, "page.api_down")
+}
+
+// defaultRetry is the wait announced for a 429 that names none.
+const defaultRetry = 5
+
+// tooManyRequests answers a flow start or step the backend refused with 429 outside any flow
+// state (a state's own 429 is shown on its page): for a browser a page saying when to try
+// again, with a link back to the page, for an API client JSON; both 429 with Retry-After.
+func (g *Gateway) tooManyRequests(w http.ResponseWriter, r *http.Request, what string, seconds int) {
+	if seconds <= 0 {
+		seconds = defaultRetry
+	}
+	g.log.Warn("flow API call rate-limited", zap.String("call", what), zap.Int("retry_after", seconds))
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	if !access.PrefersHTML(r.Header.Values("Accept")) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprintf(w, `{"error":"rate_limited","retry_after":%d}`+"\n", seconds)
+		return
+	}
+	back, ok := redirect.Safe(r.URL.RequestURI(), r.Host, nil)
+	if !ok {
+		back = g.cfg.Prefix + "/login"
+	}
+	g.render(w, r, http.StatusTooManyRequests, view.RateLimited(g.baseContext(r, back), seconds))
 }
 
 // linkQuery carries the return URL across login <-> register links.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,34 @@ type hashPool struct {
 }
 
 func newHashPool(n int) *hashPool { return &hashPool{slots: make(chan struct{}, max(n, 1))} }
+
+// schedulerHeadroom is how many more Ps than hash workers Go's scheduler gets. With as many
+// Ps as workers, a storm of sign-ups keeps every P busy hashing; everything else (flow
+// steps, session checks, the site's own requests) then waits for a hash to be preempted,
+// up to 10 ms at each hand-over between goroutines, a dozen of them per page — 100 ms and
+// more per page while the CPUs are, correctly, fully used. With spare Ps those goroutines
+// start at once on their own thread and the kernel shares the cores, preempting a hashing
+// thread within a millisecond or so for the short request work; hashing keeps every cycle
+// the requests leave over.
+const schedulerHeadroom = 2
+
+var (
+	hashCPUsOnce sync.Once
+	hashCPUs     int
+)
+
+// hashWorkers returns the hash pool's size: the CPUs the process may use (GOMAXPROCS as
+// Caddy set it from the CPU quota, or as the operator did), read once per process. Then,
+// unless the operator chose GOMAXPROCS, it gives the scheduler its headroom.
+func hashWorkers() int {
+	hashCPUsOnce.Do(func() {
+		hashCPUs = runtime.GOMAXPROCS(0)
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(hashCPUs + schedulerHeadroom)
+		}
+	})
+	return hashCPUs
+}
 
 // overloadedError refuses a job that would not be computed before its request's deadline.
 type overloadedError struct{ wait time.Duration }

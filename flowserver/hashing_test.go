@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,4 +215,26 @@ func TestShedStepAnswers429InState(t *testing.T) {
 	e.srv.hashes.avg.Store(0)
 	r = e.act(shed, "register_password", map[string]any{"new_password": testPassword})
 	e.skipToSuccess(r)
+}
+
+// TestSchedulerHeadroom: the hash pool has one worker per CPU the process had, and the
+// scheduler more Ps than that (unless the operator chose GOMAXPROCS), so that requests
+// never wait for a hash to be preempted.
+func TestSchedulerHeadroom(t *testing.T) {
+	e := newEnv(t, nil)
+	if cap(e.srv.hashes.slots) != hashCPUs || hashCPUs < 1 {
+		t.Fatalf("%d hash workers for %d CPUs", cap(e.srv.hashes.slots), hashCPUs)
+	}
+	want := hashCPUs + schedulerHeadroom
+	if os.Getenv("GOMAXPROCS") != "" {
+		want = hashCPUs
+	}
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("GOMAXPROCS %d, want %d", got, want)
+	}
+	e.close()
+	e.open() // a second server (a config reload) neither grows the pool nor adds Ps again
+	if cap(e.srv.hashes.slots) != hashCPUs || runtime.GOMAXPROCS(0) != want {
+		t.Fatalf("after reopening: %d workers, GOMAXPROCS %d", cap(e.srv.hashes.slots), runtime.GOMAXPROCS(0))
+	}
 }

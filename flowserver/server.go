@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"time"
 
@@ -89,7 +88,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		flowLimit:     ratelimit.New(flowsPerIP, time.Minute, rateLimitKeys),
 		mailLimit:     ratelimit.New(mailsPerIP, time.Minute, rateLimitKeys),
 		checkLimit:    ratelimit.New(checksPerIP, time.Minute, rateLimitKeys),
-		hashes:        newHashPool(runtime.GOMAXPROCS(0)),
+		hashes:        newHashPool(hashWorkers()),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
 	}

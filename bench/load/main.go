@@ -15,6 +15,8 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
@@ -30,6 +32,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "bound on the whole run")
 	flag.IntVar(&cfg.HashSamples, "hash-samples", 5, "bcrypt measurements for the bound (median)")
 	flag.StringVar(&cfg.LogLevel, "log", "WARN", "level of the gateway's log on stderr (DEBUG, INFO, WARN, ERROR)")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the users' phases (gateway and users: one process) to this file")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("load: ")
@@ -55,6 +58,7 @@ type config struct {
 	Timeout        time.Duration
 	HashSamples    int
 	LogLevel       string
+	CPUProfile     string
 }
 
 // run starts the gateway, drives the users through it and writes the report to out.
@@ -62,6 +66,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*report, error) {
 	if cfg.Users < 1 {
 		return nil, fmt.Errorf("-users must be at least 1")
 	}
+	cores := runtime.GOMAXPROCS(0)
 	gw, err := startGateway(cfg)
 	if err != nil {
 		return nil, err
@@ -70,10 +75,23 @@ func run(ctx context.Context, cfg config, out io.Writer) (*report, error) {
 	if err := gw.waitUp(ctx); err != nil {
 		return nil, err
 	}
-	rep := &report{cfg: cfg, started: time.Now()}
+	rep := &report{cfg: cfg, started: time.Now(), cores: cores}
 	rep.hash = measureHash(cfg.HashSamples)
 	rep.before = sample()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	runUsers(ctx, cfg, gw, rep)
+	if cfg.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	rep.after = settledSample()
 	rep.print(out)
 	return rep, nil

@@ -135,7 +135,12 @@ func (c *Client) flowCall(ctx context.Context, flow, path string, body []byte, r
 		return nil, err
 	}
 	var resp flowapi.Response
-	if err := json.Unmarshal(data, &resp); err != nil {
+	err = json.Unmarshal(data, &resp)
+	if status == http.StatusTooManyRequests && (err != nil || resp.Name == "") {
+		// A limit in front of the flows: no state to show it in.
+		return nil, &RateLimitedError{Endpoint: "POST " + pathOnly(path), RetryAfter: RetryAfter(header, time.Now())}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: POST %s: status %d: %v", ErrMalformed, pathOnly(path), status, err)
 	}
 	if err := checkResponse(flow, status, &resp); err != nil {

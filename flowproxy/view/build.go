@@ -586,6 +586,15 @@ func Message(c Context, key string) *Page {
 	return &Page{Context: c, Template: "message", Heading: c.Msg.T(key), Intro: c.Msg.T(key + ".text")}
 }
 
+// RateLimited tells the browser that the backend refused a sign-in step for now and when
+// to try again (seconds), with a link to the page it came from (c.Path).
+func RateLimited(c Context, seconds int) *Page {
+	return &Page{Context: c, Template: "message", State: "rate_limited",
+		Heading: c.Msg.T("page.rate_limited"),
+		Intro:   c.Msg.T("page.rate_limited.text", seconds),
+		Links:   []Link{{Href: c.Path, Label: c.Msg.T("link.try_again")}}}
+}
+
 // Unavailable tells a signed-in browser that its session cannot be checked because the
 // sign-in service is unavailable, and offers to retry (a same-site URL).
 func Unavailable(c Context, retry string) *Page {

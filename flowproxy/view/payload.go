@@ -65,6 +65,13 @@ func wait(payload map[string]json.RawMessage) (int, string) {
 	return 0, ""
 }
 
+// RetryAfter reads the seconds to wait from a 429 answer's payload (retry_after or
+// resend_after, capped); 0 when it names none.
+func RetryAfter(payload json.RawMessage) int {
+	n, _ := wait(object(payload))
+	return n
+}
+
 // pngDataPrefix is the only image source the QR code may have: an inline PNG. Anything
 // else (javascript:, remote URLs that would leak the page, other types) is dropped.
 const pngDataPrefix = "data:image/png;base64,"
