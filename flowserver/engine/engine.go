@@ -39,7 +39,7 @@ type Config[C, D any] struct {
 	StartLimit func(r *http.Request) (ok bool, retryAfter int)
 }
 
-// Runner serves the flows of a registry.
+// Runner starts and steps flows: Serve answers the requests of one flow.
 type Runner[C, D any] struct {
 	cfg   Config[C, D]
 	locks flowLocks
