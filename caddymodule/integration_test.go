@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/hankogate/hankogate/flowproxy/session"
-	"github.com/hankogate/hankogate/flowserver"
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/testbrowser"
 	"github.com/hankogate/hankogate/internal/testsmtp"
@@ -134,16 +132,7 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:%d
-	http_port %d
-	https_port 9543
-	grace_period 1ns
-	storage file_system %s
-	%s
-}
-
+	config := caddyGlobals(filepath.Join(opts.dir, "storage"), logging) + fmt.Sprintf(`
 %s {
 	reverse_proxy %s {
 		header_up X-Seen-Id {http.auth.user.id}
@@ -162,9 +151,31 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 		%s
 	}
 }
-`, testAdminPort, testHTTPPort, filepath.Join(opts.dir, "storage"), logging, testSite, upstreamURL.Host,
+`, testSite, upstreamURL.Host,
 		opts.title, cookieName, keys, backend)
+	loadCaddy(t, config)
+	return env
+}
 
+// caddyGlobals is the global options block of this package's in-process Caddy, with its
+// storage in dir and extra global options.
+func caddyGlobals(dir, extra string) string {
+	return fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:%d
+	http_port %d
+	https_port 9543
+	grace_period 1ns
+	storage file_system %s
+	%s
+}
+`, testAdminPort, testHTTPPort, dir, extra)
+}
+
+// loadCaddy loads a Caddyfile into this package's in-process Caddy (replacing any config
+// loaded before: a reload).
+func loadCaddy(t *testing.T, config string) {
+	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
 	// caddytest skips (rather than fails) when its prerequisites are missing, e.g. in a
 	// -trimpath build; an integration test that silently did nothing must not pass.
@@ -177,7 +188,6 @@ func startGateway(t *testing.T, env *gatewayEnv, opts gatewayOptions) *gatewayEn
 	if t.Failed() {
 		t.FailNow()
 	}
-	return env
 }
 
 // newBrowser is a browser without JavaScript on the test site.
@@ -450,19 +460,7 @@ func TestGeneratedKeysSurviveReload(t *testing.T) {
 // flowserver on its own listener standing in for a Hanko backend).
 func TestRemoteAPI(t *testing.T) {
 	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
-	smtpHost, smtpPort := env.smtp.Addr()
-	cfg := flowserver.DefaultConfig()
-	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
-	cfg.Passkey = false
-	cfg.MFA = flowserver.MFAOff
-	cfg.Origins = []string{testSite}
-	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
-	server, err := flowserver.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Close() })
-	api := httptest.NewServer(server)
+	api := httptest.NewServer(remoteBackend(t, env))
 	t.Cleanup(api.Close)
 
 	startGateway(t, env, gatewayOptions{api: api.URL})

@@ -37,6 +37,8 @@ type metrics struct {
 	graceAdmitted prometheus.Counter     // requests admitted on grace while the backend was down
 	tampered      prometheus.Counter     // session cookies no configured key produced
 	cacheEntries  prometheus.Gauge       // decoded sessions cached, over all hanko handlers
+	cacheHits     prometheus.Counter     // session cookies found decoded in the cache
+	cacheMisses   prometheus.Counter     // session cookies that had to be decoded
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -100,7 +102,16 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		Help:      "Decoded sessions held in memory by the hanko handlers.",
 	})
 
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "hankogate",
+		Name:      "session_cache_lookups_total",
+		Help:      "Session cookies looked up in the decoded-session cache, by result: hit, miss (hit ratio = hit / all).",
+	}, []string{"result"})
+
 	var err error
+	if lookups, err = register(reg, lookups); err != nil {
+		return nil, err
+	}
 	if checks, err = register(reg, checks); err != nil {
 		return nil, err
 	}
@@ -154,6 +165,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		graceAdmitted: grace,
 		tampered:      tampered,
 		cacheEntries:  cacheEntries,
+		// Resolved once: a lookup is on every authenticated request.
+		cacheHits:   lookups.WithLabelValues("hit"),
+		cacheMisses: lookups.WithLabelValues("miss"),
 	}, nil
 }
 
@@ -183,14 +197,21 @@ func (outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
-// SessionChecked, GraceAdmitted, CookieTampered and CacheResized make metrics the gateway's
-// flowproxy.SessionObserver.
+// SessionChecked, GraceAdmitted, CookieTampered, CacheResized and CacheLookup make metrics
+// the gateway's flowproxy.SessionObserver.
 func (m *metrics) SessionChecked(outcome flowproxy.CheckOutcome) {
 	m.sessionChecks.WithLabelValues(string(outcome)).Inc()
 }
 func (m *metrics) GraceAdmitted()         { m.graceAdmitted.Inc() }
 func (m *metrics) CookieTampered()        { m.tampered.Inc() }
 func (m *metrics) CacheResized(delta int) { m.cacheEntries.Add(float64(delta)) }
+func (m *metrics) CacheLookup(hit bool) {
+	if hit {
+		m.cacheHits.Inc()
+	} else {
+		m.cacheMisses.Inc()
+	}
+}
 
 // signedIn counts a session the gateway issued (flowproxy's OnSignedIn).
 func (m *metrics) signedIn(_ *http.Request, flow string, _ flowproxy.Identity) {

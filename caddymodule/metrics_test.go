@@ -109,6 +109,9 @@ func TestSessionCounters(t *testing.T) {
 	obs.CookieTampered()
 	obs.CacheResized(3)
 	obs.CacheResized(-1)
+	obs.CacheLookup(true)
+	obs.CacheLookup(true)
+	obs.CacheLookup(false)
 	m.countAnswered(503)
 	families, err := reg.Gather()
 	if err != nil {
@@ -130,6 +133,8 @@ func TestSessionCounters(t *testing.T) {
 		"hankogate_session_grace_admissions_total":           1,
 		"hankogate_session_cookies_tampered_total":           1,
 		"hankogate_session_cache_entries":                    2,
+		"hankogate_session_cache_lookups_total result=hit":   2,
+		"hankogate_session_cache_lookups_total result=miss":  1,
 		"hankogate_requests_total result=unavailable":        1,
 	} {
 		if got[key] != want {

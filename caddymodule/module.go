@@ -160,8 +160,9 @@ func (h *Handler) Validate() error {
 // Cleanup releases what Provision opened: the shared gateway closes (with the embedded
 // backend, unless another loaded config still uses that) when its last handler is cleaned up.
 func (h *Handler) Cleanup() error {
-	// Fields are cleared so a second call cannot release another config's pool reference.
-	h.embedded, h.route = nil, nil
+	// sharedKey is cleared so a second call cannot release another config's reference.
+	// route and embedded stay: requests still in flight on the old config after its grace
+	// period read them concurrently (clearing them was a data race, and a nil route a panic).
 	if h.sharedKey == "" {
 		return nil
 	}

@@ -19,11 +19,13 @@ import (
 )
 
 // switchableAPI is a remote Flow API that can be taken down (it then answers 503, as a
-// failing Hanko or its load balancer would) and counts session checks.
+// failing Hanko or its load balancer would), can rate-limit session checks (429) and counts
+// them.
 type switchableAPI struct {
-	next   http.Handler
-	down   atomic.Bool
-	checks atomic.Int64
+	next    http.Handler
+	down    atomic.Bool
+	limited atomic.Bool
+	checks  atomic.Int64
 }
 
 func (a *switchableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,8 +35,32 @@ func (a *switchableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/sessions/validate" {
 		a.checks.Add(1)
+		if a.limited.Load() {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
 	}
 	a.next.ServeHTTP(w, r)
+}
+
+// remoteBackend is an embedded-backend server (passwords, passcodes to env's SMTP server)
+// for the gateway to use as a remote Flow API.
+func remoteBackend(t *testing.T, env *gatewayEnv) *flowserver.Server {
+	t.Helper()
+	smtpHost, smtpPort := env.smtp.Addr()
+	cfg := flowserver.DefaultConfig()
+	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
+	cfg.Passkey = false
+	cfg.MFA = flowserver.MFAOff
+	cfg.Origins = []string{testSite}
+	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
+	server, err := flowserver.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Close() })
+	return server
 }
 
 // requestWithSession sends GET path with the session cookie, as a browser (navigation) or
@@ -66,19 +92,7 @@ func requestWithSession(ctx context.Context, cookie, path string, navigation boo
 // works again. The metrics count the checks.
 func TestSessionChecksAcrossReloadAndOutage(t *testing.T) {
 	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
-	smtpHost, smtpPort := env.smtp.Addr()
-	cfg := flowserver.DefaultConfig()
-	cfg.DBPath = filepath.Join(t.TempDir(), "remote.db")
-	cfg.Passkey = false
-	cfg.MFA = flowserver.MFAOff
-	cfg.Origins = []string{testSite}
-	cfg.SMTP = &flowserver.SMTPConfig{Host: smtpHost, Port: smtpPort, From: "hanko@example.com", TLS: "none"}
-	server, err := flowserver.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Close() })
-	backend := &switchableAPI{next: server}
+	backend := &switchableAPI{next: remoteBackend(t, env)}
 	api := httptest.NewServer(backend)
 	t.Cleanup(api.Close)
 
@@ -164,4 +178,50 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRequestsDuringReloadsAnswered: requests keep arriving while the config is reloaded;
+// those still running on a config that Caddy has cleaned up finish without touching what
+// Cleanup released. Under -race (as CI runs this package) this caught Cleanup clearing the
+// handler's route while requests read it; a request that met the nil route would have
+// panicked into a 500.
+func TestRequestsDuringReloadsAnswered(t *testing.T) {
+	env := &gatewayEnv{up: gatewaytest.StartUpstream(t), smtp: testsmtp.Start(t)}
+	api := httptest.NewServer(remoteBackend(t, env))
+	t.Cleanup(api.Close)
+	dir := t.TempDir()
+	startGateway(t, env, gatewayOptions{dir: dir, api: api.URL})
+	b := newBrowser(t)
+	if p := registerUser(t, env, b, "reload@example.com", "reload race pw 1", "/app/first"); p.Status != http.StatusOK {
+		t.Fatalf("after registration: %s %d", p.URL, p.Status)
+	}
+	cookie := b.Cookie(cookieName, "/")
+
+	var stop atomic.Bool
+	var answered, cut atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				st, _, body, err := requestWithSession(context.Background(), cookie, fmt.Sprintf("/app/during-%d-%d", w, i), false)
+				switch {
+				case err != nil:
+					cut.Add(1) // the old server closed the connection under the request
+				case st != http.StatusOK && st != http.StatusServiceUnavailable:
+					t.Errorf("request during a reload: %d %s", st, body)
+				default:
+					answered.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 3 {
+		startGateway(t, env, gatewayOptions{dir: dir, api: api.URL, title: fmt.Sprintf("Reload %d", i)})
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d requests answered, %d cut during 3 reloads", answered.Load(), cut.Load())
+	if answered.Load() == 0 {
+		t.Fatal("no request was answered during the reloads")
+	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // recorder is an upstream that records every request it receives, as it received it.
@@ -65,27 +64,7 @@ var hankoOptions = fmt.Sprintf(`api http://127.0.0.1:9
 func loadSites(t *testing.T, up *recorder, sites string) {
 	t.Helper()
 	sites = strings.NewReplacer("{upstream}", up.Listener.Addr().String(), "{hanko}", hankoOptions).Replace(sites)
-	config := fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:%d
-	http_port %d
-	https_port 9543
-	grace_period 1ns
-	storage file_system %s
-}
-
-%s
-`, testAdminPort, testHTTPPort, t.TempDir(), sites)
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
-	t.Cleanup(func() {
-		if t.Skipped() && !testing.Short() {
-			t.Error("caddytest skipped the test (built with -trimpath?)")
-		}
-	})
-	tester.InitServer(config, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+	loadCaddy(t, caddyGlobals(t.TempDir(), "")+"\n"+sites)
 }
 
 // identitySpellings are the spellings of one header a lenient upstream may read as it.

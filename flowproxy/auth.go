@@ -96,6 +96,7 @@ func (g *Gateway) authenticate(r *http.Request) (*authEntry, verdict) {
 	}
 	now := g.now()
 	e, hit := g.auth.Get(v)
+	g.observer.CacheLookup(hit)
 	if !hit {
 		if e = g.decodeSession(r, v, now); e == nil {
 			return nil, refused

@@ -194,6 +194,9 @@ type SessionObserver interface {
 	CookieTampered()
 	// CacheResized reports a change of the number of cached sessions.
 	CacheResized(delta int)
+	// CacheLookup reports whether a request's session cookie was found decoded in the
+	// cache (hit) or had to be decoded (miss); hits / (hits + misses) is the hit ratio.
+	CacheLookup(hit bool)
 }
 
 // CheckOutcome is the result of a backend session check.
@@ -213,3 +216,4 @@ func (nopObserver) SessionChecked(CheckOutcome) {}
 func (nopObserver) GraceAdmitted()              {}
 func (nopObserver) CookieTampered()             {}
 func (nopObserver) CacheResized(int)            {}
+func (nopObserver) CacheLookup(bool)            {}

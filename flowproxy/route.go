@@ -75,6 +75,9 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 	}
 	if d == rules.Forbidden {
 		g.log.Info("access denied by rules", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
+		if g.cfg.OnDenied != nil {
+			g.cfg.OnDenied(r, e.identity, rt.rules.Refusal(&e.subject))
+		}
 		if !t.nav {
 			answerJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
 			return
@@ -90,6 +93,9 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 	}
 	login := rt.loginURL(t, true)
 	g.log.Info("step-up required", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
+	if g.cfg.OnStepUp != nil {
+		g.cfg.OnStepUp(r, e.identity)
+	}
 	if !t.nav {
 		answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "step_up_required", "login": login})
 		return

@@ -95,7 +95,7 @@ func (b *checkBackend) waitStarted(t *testing.T) {
 
 // countingObserver counts what the session checks report.
 type countingObserver struct {
-	valid, invalid, unavailable, limited, grace, tampered, size atomic.Int64
+	valid, invalid, unavailable, limited, grace, tampered, size, hits, misses atomic.Int64
 }
 
 func (o *countingObserver) SessionChecked(c CheckOutcome) {
@@ -105,6 +105,13 @@ func (o *countingObserver) SessionChecked(c CheckOutcome) {
 func (o *countingObserver) GraceAdmitted()     { o.grace.Add(1) }
 func (o *countingObserver) CookieTampered()    { o.tampered.Add(1) }
 func (o *countingObserver) CacheResized(d int) { o.size.Add(int64(d)) }
+func (o *countingObserver) CacheLookup(hit bool) {
+	if hit {
+		o.hits.Add(1)
+	} else {
+		o.misses.Add(1)
+	}
+}
 
 // confirmedSession starts a gateway on b with a test clock and a counting observer, and has
 // it confirm session d; it returns the gateway, the clock, the observer and the cookie value.
@@ -525,6 +532,10 @@ func TestCacheOf100Keeps100MostRecentlyUsedOf1000Sessions(t *testing.T) {
 	}
 	if b.calls.Load() != 1000 || obs.size.Load() != 100 || h.gw.auth.Len() != 100 {
 		t.Fatalf("calls %d, cache size metric %d, entries %d", b.calls.Load(), obs.size.Load(), h.gw.auth.Len())
+	}
+	// Each new session missed once; session 7's 950 later requests all hit.
+	if obs.misses.Load() != 1000 || obs.hits.Load() != 950 {
+		t.Fatalf("cache lookups: %d hits, %d misses; want 950, 1000", obs.hits.Load(), obs.misses.Load())
 	}
 	for i := 901; i < 1000; i++ {
 		if st, _, _ := h.mustStatus(values[i], false); st != http.StatusOK {

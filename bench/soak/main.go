@@ -103,12 +103,34 @@ func (s *soak) run(requests, sessions, revoked, rate int, stopFor time.Duration)
 			return err
 		}
 	}
-	// Warm-up: every session once, so the upstream learns which session id each carries.
+	// The sign-in browsers are done: their idle keep-alive connections (a goroutine each in
+	// the gateway) must not count in the baseline.
+	for _, b := range browsers {
+		b.CloseIdleConnections()
+	}
+	// Warm-up: every session once, so the upstream learns which session id each carries,
+	// with the run's concurrency, so that the gateway's connection pools (to the upstream and
+	// the backend) are as wide in the baseline as after the run.
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	for i, c := range live {
-		if st, err := s.get(client, c, i, "warmup"); err != nil || st != http.StatusOK {
-			return fmt.Errorf("warm-up of session %d: %d %v", i, st, err)
-		}
+	warm := make(chan int)
+	warmErrs := make([]error, len(live))
+	var warming sync.WaitGroup
+	for range workers {
+		warming.Go(func() {
+			for i := range warm {
+				if st, err := s.get(client, live[i], i, "warmup"); err != nil || st != http.StatusOK {
+					warmErrs[i] = fmt.Errorf("warm-up of session %d: %d %v", i, st, err)
+				}
+			}
+		})
+	}
+	for i := range live {
+		warm <- i
+	}
+	close(warm)
+	warming.Wait()
+	if err := errors.Join(warmErrs...); err != nil {
+		return err
 	}
 	client.CloseIdleConnections()
 	time.Sleep(2 * time.Second)
@@ -177,9 +199,9 @@ func (s *soak) run(requests, sessions, revoked, rate int, stopFor time.Duration)
 		}
 	})
 	jobs := make(chan int)
-	var workers sync.WaitGroup
-	for range 32 {
-		workers.Go(func() {
+	var running sync.WaitGroup
+	for range workers {
+		running.Go(func() {
 			for k := range jobs {
 				kind, cookie, idx := "session", live[k%len(live)], k%len(live)
 				switch {
@@ -205,7 +227,7 @@ func (s *soak) run(requests, sessions, revoked, rate int, stopFor time.Duration)
 	}
 	tick.Stop()
 	close(jobs)
-	workers.Wait()
+	running.Wait()
 	close(results)
 	counted.Wait()
 	events.Wait()
@@ -251,6 +273,9 @@ func (s *soak) run(requests, sessions, revoked, rate int, stopFor time.Duration)
 	fmt.Println("RESULT: PASS")
 	return nil
 }
+
+// workers is how many requests are in flight at once, in the warm-up and the run.
+const workers = 32
 
 // get sends one request with cookie; idx names the session for the upstream's check (-1 for
 // cookies that must never reach it).
@@ -443,25 +468,45 @@ func (g gatewayStats) grown(base gatewayStats) []string {
 	return out
 }
 
-// parseStacks groups a debug=1 goroutine dump ("N @ pcs" then "#\tpc func+off file:line")
-// by the chain of function names.
+// parseStacks groups a debug=1 goroutine dump by the chain of function names. The dump is a
+// header line ("goroutine profile: total N"), then records: "N @ pc pc ..." followed by one
+// "#\tpc\tfunc+off\tfile:line" line per frame (and possibly a "# labels: {...}" line), the
+// records separated by blank lines. A record whose frames cannot be named is keyed by its
+// pcs, so that it still shows and never merges with another.
 func parseStacks(dump string) map[string]int {
 	stacks := map[string]int{}
-	for _, block := range strings.Split(dump, "\n\n") {
-		lines := strings.Split(strings.TrimSpace(block), "\n")
-		var n int
-		if _, err := fmt.Sscanf(lines[0], "%d @", &n); err != nil {
-			continue
+	count, pcs := 0, ""
+	var funcs []string
+	flush := func() {
+		if count == 0 {
+			return
 		}
-		var funcs []string
-		for _, l := range lines[1:] {
-			if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" {
-				fn, _, _ := strings.Cut(f[2], "+")
-				funcs = append(funcs, fn)
+		name := strings.Join(funcs, " < ")
+		if name == "" {
+			name = "(no symbols) @ " + pcs
+		}
+		stacks[name] += count
+		count, funcs = 0, nil
+	}
+	for _, line := range strings.Split(dump, "\n") {
+		line = strings.TrimSpace(line)
+		if n, rest, ok := strings.Cut(line, " @ "); ok {
+			if v, err := strconv.Atoi(n); err == nil {
+				flush()
+				count, pcs = v, rest
+				continue
 			}
 		}
-		stacks[strings.Join(funcs, " < ")] += n
+		if count == 0 || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		// "#", pc, func+off, file:line; "# labels: ..." has no pc.
+		if f := strings.Fields(line); len(f) >= 3 && strings.HasPrefix(f[1], "0x") {
+			fn, _, _ := strings.Cut(f[2], "+0x")
+			funcs = append(funcs, fn)
+		}
 	}
+	flush()
 	return stacks
 }
 
@@ -561,6 +606,7 @@ func (s *soak) register(ctx context.Context, email, password string, ip net.IP) 
 		{Action: "register_password", Values: testbrowser.Fields("new_password", password)},
 		{Action: "skip"},
 	})
+	b.CloseIdleConnections()
 	return err
 }
 

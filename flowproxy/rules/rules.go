@@ -185,6 +185,21 @@ func (r *Rules) Check(s *Subject, now time.Time) Decision {
 	return Pass
 }
 
+// Refusal names what makes Check Forbidden for s, for the audit log: "deny <kind>" (with
+// the claim's name for a claim) for the first deny line that matches, else "allow" (no
+// allow line matched).
+func (r *Rules) Refusal(s *Subject) string {
+	for i := range r.deny {
+		if m := &r.deny[i]; m.match(s) {
+			if m.kind == KindClaim {
+				return "deny claim " + m.claim
+			}
+			return "deny " + m.kind
+		}
+	}
+	return "allow"
+}
+
 // Requirement is what a step-up asks for (empty: only a fresh sign-in).
 func (r *Rules) Requirement() Requirement {
 	if r == nil {
