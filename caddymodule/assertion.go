@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,8 +18,15 @@ const assertionKeysStorageKey = "hankogate/assertion-keys.json"
 
 // assertionRefresh is how often a running gateway reads the stored assertion keys (and
 // rotates them when due); assertion.PublishAhead leaves every instance several refreshes to
-// learn a new key before it signs. A variable for tests.
-var assertionRefresh = time.Minute
+// learn a new key before it signs. Tests shorten it (nanoseconds; 0 means a minute).
+var assertionRefresh atomic.Int64
+
+func assertionRefreshEvery() time.Duration {
+	if d := assertionRefresh.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return time.Minute
+}
 
 // assertionRotation is the configured key rotation period, or the default.
 func (h *Handler) assertionRotation() time.Duration {
@@ -37,7 +45,7 @@ func (h *Handler) keepAssertionKeys(ctx caddy.Context) (*assertion.Signer, conte
 	}
 	run, stop := context.WithCancel(context.Background())
 	log := h.logger
-	go k.Run(run, assertionRefresh, time.Now, func(err error) {
+	go k.Run(run, assertionRefreshEvery(), time.Now, func(err error) {
 		// The signer keeps its keys; assertions stay verifiable with the published set.
 		log.Error("refreshing the stored assertion keys", zap.Error(err))
 	})

@@ -2,6 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -158,5 +163,61 @@ func TestAssertionKeyRotationOption(t *testing.T) {
 	}
 	if _, err := parseHanko(t, "hanko {\n\tassertion X-A {\n\t\trotate 1h\n\t}\n}"); err == nil || !strings.Contains(err.Error(), `unknown assertion option "rotate"`) {
 		t.Errorf("unknown option: %v", err)
+	}
+}
+
+// TestRunningGatewayAdoptsStoredKeys: a running Caddy reads the stored assertion keys while
+// it runs, so it publishes a key that another instance sharing the storage added, without
+// a reload.
+func TestRunningGatewayAdoptsStoredKeys(t *testing.T) {
+	assertionRefresh.Store(int64(50 * time.Millisecond))
+	t.Cleanup(func() { assertionRefresh.Store(0) })
+	dir := t.TempDir()
+	loadCaddy(t, caddyGlobals(filepath.Join(dir, "storage"), "")+fmt.Sprintf(`
+%s {
+	hanko {
+		cookie {
+			secure off
+			hash_key %s
+			block_key %s
+		}
+		embedded {
+			db %s
+			origins %s
+		}
+		assertion X-Hanko-Assertion
+	}
+	respond "upstream"
+}
+`, testSite, testHashKey, testBlockKey, filepath.Join(dir, "hanko.db"), testSite))
+	published := func() []string {
+		resp, err := http.Get(testSite + "/.hanko/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		keys, err := session.ParseJWKS(raw)
+		if err != nil {
+			t.Fatalf("JWKS %d %s: %v", resp.StatusCode, raw, err)
+		}
+		return slices.Sorted(maps.Keys(keys))
+	}
+	if got := published(); len(got) != 1 {
+		t.Fatalf("at start: %v", got)
+	}
+	// Another instance, a period later, rotates the stored set.
+	other, err := assertion.NewKeeper(context.Background(), &certmagic.FileStorage{Path: filepath.Join(dir, "storage")},
+		assertionKeysStorageKey, assertion.DefaultRotateEvery, time.Now().Add(assertion.DefaultRotateEvery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(other.Signer().KeyIDs()))
+	deadline := time.Now().Add(10 * time.Second)
+	for got := published(); !slices.Equal(got, want); got = published() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the running gateway publishes %v, want the stored %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
