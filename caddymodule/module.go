@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -180,13 +181,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.embedded != nil && h.embedded.serveExposed(w, r) {
 		return nil
 	}
+	if outer, ok := caddyhttp.GetVar(r.Context(), varForwarded).(*tracker); ok {
+		outer.restoreCookies(r.Header)
+	}
 	tr := &tracker{statusWriter: statusWriter{ResponseWriter: w}, next: next, metrics: h.metrics}
+	tr.cookies = append(tr.cookieBuf[:0], r.Header["Cookie"]...)
 	err := h.route.ServeHTTP(&tr.statusWriter, r, tr.forward)
 	if !tr.forwarded {
 		h.metrics.countAnswered(tr.status)
 	}
 	return err
 }
+
+// varForwarded is the Caddy variable by which a hanko handler that let a request through
+// hands the request's cookies to a hanko handler behind it (a site-wide hanko, then one in
+// a handle block with stricter rules): the gateway removes its cookies before the next
+// handler, and a later hanko handler without them would see no session and send a
+// signed-in user to sign in again and again.
+const varForwarded = "hankogate.forwarded"
 
 // tracker sees whether the gateway let the request through, and with which status it
 // answered when it did not.
@@ -195,10 +207,23 @@ type tracker struct {
 	next      caddyhttp.Handler
 	metrics   *metrics
 	forwarded bool
+	// cookies are the request's Cookie lines as this handler received them (before the
+	// gateway removed its own), in cookieBuf unless there are many.
+	cookies   []string
+	cookieBuf [2]string
+}
+
+// restoreCookies gives a later hanko handler the Cookie lines this one received (a copy:
+// that handler's gateway rewrites them in place).
+func (t *tracker) restoreCookies(h http.Header) {
+	if len(t.cookies) > 0 {
+		h["Cookie"] = slices.Clone(t.cookies)
+	}
 }
 
 func (t *tracker) forward(w http.ResponseWriter, r *http.Request) error {
 	t.forwarded = true
+	caddyhttp.SetVar(r.Context(), varForwarded, t)
 	t.metrics.countForwarded(r)
 	// The upstream gets the original writer back unless the gateway wrapped it further,
 	// so streaming, hijacking and ReadFrom work as without us.

@@ -42,6 +42,10 @@ type gatewayOptions struct {
 	// Secure keeps the cookies' default secure on (Chromium accepts Secure and __Host-
 	// cookies from http://localhost); otherwise the gateway runs with secure off.
 	Secure bool
+	// Routes are put into the site block before its hanko handler, e.g. a handle block for
+	// a route with its own rules; their hanko handlers `import gate` for the site's options
+	// (one shared gateway), and UPSTREAM stands for the upstream's address.
+	Routes string
 }
 
 // startGateway writes a Caddyfile for a free port and runs the hankogate binary with it
@@ -74,24 +78,30 @@ func startGateway(t *testing.T, opts gatewayOptions) *gateway {
 			origins %s
 		}`, filepath.Join(home.Dir, "hanko.db"), host, smtpPort, g.URL)
 	}
+	upstream := strings.TrimPrefix(g.Upstream.URL, "http://")
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	persist_config off
 }
 
+(gate) {
+	title "E2E site"
+	cookie {
+		%s
+	}
+	%s
+	%s
+}
+
 %s {
 	bind 127.0.0.1
+	%s
 	hanko {
-		title "E2E site"
-		cookie {
-			%s
-		}
-		%s
-		%s
+		import gate
 	}
 	reverse_proxy %s
 }
-`, g.URL, cookie, backend, opts.Extra, strings.TrimPrefix(g.Upstream.URL, "http://"))
+`, cookie, backend, opts.Extra, g.URL, strings.ReplaceAll(opts.Routes, "UPSTREAM", upstream), upstream)
 	p := gatewaytest.Start(t, gatewayBinary, home, "hankogate", caddyfile)
 	t.Cleanup(func() { // before the process is killed (cleanups run last first)
 		if t.Failed() {

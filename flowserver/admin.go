@@ -1,15 +1,10 @@
 package flowserver
 
 import (
-	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/hankogate/hankogate/flowserver/engine"
-	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // Checks shared with the operator's tools (flowserver/useradmin, flowserver/transfer), so
@@ -37,20 +32,3 @@ func ValidUsername(username string) bool {
 	}
 	return true
 }
-
-// ValidTOTPSecret reports whether secret is a TOTP secret the login's otp_code_validate can
-// use (base32, 30-second period, SHA-1, 6 digits).
-func ValidTOTPSecret(secret string) bool {
-	if secret == "" {
-		return false
-	}
-	_, err := totp.GenerateCodeCustom(secret, time.Unix(0, 0),
-		totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	return err == nil
-}
-
-// NewUserID returns a new random (version 4) user id.
-func NewUserID() (string, error) { return token.UUID() }
-
-// IsUUID reports whether s is a UUID in canonical text form (any case).
-func IsUUID(s string) bool { return token.IsUUID(s) }

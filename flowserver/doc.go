@@ -2,22 +2,28 @@
 // and profile flows, session JWTs with a JWKS, and the session endpoints, all backed by one
 // SQLite file. It speaks the wire format of package flowapi so the gateway cannot tell it
 // from a real Hanko backend. Its public API is Open, Config and Server (an http.Handler),
-// plus the checks and ids the operator's tools share with it.
+// plus the e-mail and username checks the operator's tools share with it.
 //
 // # Layout
 //
-//   - flowserver (this package): the server (server.go, config.go, endpoints.go), sessions
-//     and signing keys (session.go, keys*.go), and the states of the three flows, one file
+//   - flowserver (this package): the server (server.go, config.go, endpoints.go), session
+//     tokens (session.go), and the states of the three flows, one file
 //     per feature: capabilities.go (preflight), login.go, registration.go, signup.go,
 //     password.go, passcode.go, totp.go, webauthn*.go (passkeys and security keys),
-//     mfa_usage.go, device_trust.go, success.go, profile*.go; flows.go assembles them.
-//     Per-step helpers: hashing.go (bcrypt outside the transaction), ratelimit.go (limits
-//     and durable caps), outbox.go (passcode mails through the outbox).
-//   - engine: the flow engine (states, actions, inputs and their checks, csrf, error
-//     answers, the queue and the trail back can undo, work outside the transaction).
-//   - mail: the passcode mails and how they are delivered.
+//     mfa_usage.go, device_trust.go, success.go, profile*.go; flows.go assembles them and
+//     holds the flow data. What states use per step: hashing.go (bcrypt outside the
+//     transaction, the hash pool), limits.go (rate limits and durable attempt caps).
+//   - engine: the flow engine, which knows no flow in particular: states, actions, inputs
+//     and their checks, csrf, error answers, the queue of states to come and the trail back
+//     can undo, work outside the transaction, the optimistic version check.
+//   - signing: the keys that sign session tokens (rotation, retirement, JWKS).
+//   - mail: passcode mails (wording, SMTP, development log) and the outbox that sends them.
+//   - passkey: WebAuthn plumbing (relying party, users, credential conversions).
+//   - totp: authenticator-app secrets, QR codes and codes.
+//   - devicetrust: the "remember this device" token and cookie.
+//   - ratelimit: in-memory per-key rate limits.
+//   - token: random ids and tokens, constant-time comparison.
 //   - store: the SQLite storage.
-//   - token: random ids and tokens.
 //   - useradmin, transfer: the operator's tools (users commands, Hanko's import/export
 //     format).
 //   - conformance: replays recorded Hanko transcripts against this server.

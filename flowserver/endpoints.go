@@ -11,6 +11,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/mail"
+	"github.com/hankogate/hankogate/flowserver/signing"
 	"github.com/hankogate/hankogate/flowserver/store"
 )
 
@@ -29,7 +30,7 @@ func (s *Server) httpError(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "max-age=600")
-	s.writeJSON(w, http.StatusOK, map[string]any{"keys": publicJWKs(s.published())})
+	s.writeJSON(w, http.StatusOK, map[string]any{"keys": signing.JWKs(s.keys.Published())})
 }
 
 // validateResponse is the /sessions/validate answer.
@@ -173,7 +174,7 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 	defer close(s.cleanupDone)
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
-	watch := time.NewTicker(keyWatchInterval)
+	watch := time.NewTicker(signing.WatchInterval)
 	defer watch.Stop()
 	lastKeys := time.Now() // Open did the first key check
 	for {
@@ -186,16 +187,16 @@ func (s *Server) cleanupLoop(stop <-chan struct{}) {
 			case <-stop:
 				return
 			case <-watch.C:
-				if err := s.watchKeys(s.baseCtx); err != nil {
+				if err := s.keys.Watch(s.baseCtx); err != nil {
 					s.log.Warn("signing key reload", zap.Error(err))
 				}
 			case <-t.C:
 				break wait
 			}
 		}
-		if time.Since(lastKeys) >= maintenanceInterval-cleanupInterval/2 {
+		if time.Since(lastKeys) >= signing.MaintenanceInterval-cleanupInterval/2 {
 			lastKeys = time.Now()
-			if err := s.maintainKeys(s.baseCtx); err != nil {
+			if err := s.keys.Maintain(s.baseCtx); err != nil {
 				s.log.Error("signing key maintenance", zap.Error(err))
 			}
 		}

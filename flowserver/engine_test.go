@@ -99,7 +99,7 @@ func TestPayloadIsPerResponse(t *testing.T) {
 	r = e.act(r, "back", nil)
 	e.expect(r, 200, "t_init")
 	if p := payload(t, r); !sameJSON(p, map[string]any{"entered": true, "renders": 4}) {
-		t.Fatalf("reverted to t_init: %v", p)
+		t.Fatalf("back to t_init: %v", p)
 	}
 }
 

@@ -293,8 +293,6 @@ func errCode(r *result) string {
 	return r.resp.Error.Code
 }
 
-func e0() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-
 // waitCode waits for a mail to an address and returns its code, or an error (usable off
 // the test goroutine).
 func (m *captureMailer) waitCode(to string) (string, error) {

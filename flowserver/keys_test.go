@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/signing"
 )
 
 // jwks returns the served keys by kid.
@@ -78,8 +79,8 @@ func (e *env) loginToken(email string) string {
 
 func (e *env) maintain() {
 	e.t.Helper()
-	if err := e.srv.maintainKeys(context.Background()); err != nil {
-		e.t.Fatalf("maintainKeys: %v", err)
+	if err := e.srv.keys.Maintain(context.Background()); err != nil {
+		e.t.Fatalf("Maintain: %v", err)
 	}
 }
 
@@ -112,7 +113,7 @@ func TestKeyRotationKeepsOldTokensUntilTheyExpire(t *testing.T) {
 	}
 
 	// The old key signed until rotatedAt; its last tokens expire a session lifetime later.
-	e.clock.advance(rotatedAt.Add(e.cfg.SessionLifetime+keyRetireMargin).Sub(e.clock.now()) - time.Second)
+	e.clock.advance(rotatedAt.Add(e.cfg.SessionLifetime+signing.RetireMargin).Sub(e.clock.now()) - time.Second)
 	e.maintain()
 	if len(e.jwksKIDs()) != 2 {
 		t.Fatal("old key retired while tokens it signed may still be valid")
@@ -209,7 +210,7 @@ func TestConcurrentRotationOnOneDatabaseAddsOneKey(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			errs[i] = s.maintainKeys(context.Background())
+			errs[i] = s.keys.Maintain(context.Background())
 		}()
 	}
 	close(start)
@@ -224,17 +225,17 @@ func TestConcurrentRotationOnOneDatabaseAddsOneKey(t *testing.T) {
 	if len(rows) != 2 {
 		t.Fatalf("%d keys in the database, want the first and one new", len(rows))
 	}
-	if a.srv.signing().kid != rows[0].KID || b.srv.signing().kid != rows[0].KID {
-		t.Fatalf("servers sign with %s and %s, want %s", a.srv.signing().kid, b.srv.signing().kid, rows[0].KID)
+	if a.srv.keys.Signing().KID != rows[0].KID || b.srv.keys.Signing().KID != rows[0].KID {
+		t.Fatalf("servers sign with %s and %s, want %s", a.srv.keys.Signing().KID, b.srv.keys.Signing().KID, rows[0].KID)
 	}
 }
 
 // A key rotated by one process is accepted at once by another that has not reloaded yet.
 func TestTokenOfKeyRotatedElsewhereAccepted(t *testing.T) {
 	// No key watch may reload a's keys during the test, however slow the machine.
-	prev := keyWatchInterval
-	keyWatchInterval = 24 * time.Hour
-	t.Cleanup(func() { keyWatchInterval = prev })
+	prev := signing.WatchInterval
+	signing.WatchInterval = 24 * time.Hour
+	t.Cleanup(func() { signing.WatchInterval = prev })
 	a := newEnv(t, nil)
 	b := a.second()
 	a.register("sam@example.com", testPassword)
@@ -243,7 +244,7 @@ func TestTokenOfKeyRotatedElsewhereAccepted(t *testing.T) {
 	}
 	tok := b.loginToken("sam@example.com")
 	kid := b.checkToken(tok)
-	if a.srv.signing().kid == kid {
+	if a.srv.keys.Signing().KID == kid {
 		t.Fatal("test needs a server that has not reloaded its keys")
 	}
 	if !a.isValid(tok) {
@@ -262,7 +263,7 @@ func TestRestartKeepsRotatedKeys(t *testing.T) {
 	e.clock.advance(4 * time.Hour)
 	e.maintain()
 	kids := e.jwksKIDs()
-	signing := e.srv.signing().kid
+	signer := e.srv.keys.Signing().KID
 
 	e.close()
 	e.open()
@@ -270,15 +271,15 @@ func TestRestartKeepsRotatedKeys(t *testing.T) {
 		t.Fatalf("keys %v became %v across restart", kids, again)
 	}
 	e.checkToken(old)
-	if kid := e.checkToken(e.loginToken("ulla@example.com")); kid != signing {
-		t.Fatalf("after restart tokens carry %s, want %s", kid, signing)
+	if kid := e.checkToken(e.loginToken("ulla@example.com")); kid != signer {
+		t.Fatalf("after restart tokens carry %s, want %s", kid, signer)
 	}
 
 	// Open itself rotates an overdue key.
 	e.close()
 	e.clock.advance(25 * time.Hour)
 	e.open()
-	if kid := e.checkToken(e.loginToken("ulla@example.com")); kid == signing {
+	if kid := e.checkToken(e.loginToken("ulla@example.com")); kid == signer {
 		t.Fatal("Open did not rotate an overdue key")
 	}
 }

@@ -16,18 +16,18 @@ func TestKeysChangedElsewhereTakeEffect(t *testing.T) {
 	old := a.loginToken("kim@example.com")
 	oldKID := a.checkToken(old)
 
-	if err := a.srv.watchKeys(ctx); err != nil || a.srv.signing().kid != oldKID {
-		t.Fatalf("watch without changes: %v, signing %s", err, a.srv.signing().kid)
+	if err := a.srv.keys.Watch(ctx); err != nil || a.srv.keys.Signing().KID != oldKID {
+		t.Fatalf("watch without changes: %v, signing %s", err, a.srv.keys.Signing().KID)
 	}
 	if err := cmd.srv.RotateSigningKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.srv.watchKeys(ctx); err != nil {
+	if err := a.srv.keys.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
 	newKID := a.checkToken(a.loginToken("kim@example.com"))
-	if newKID == oldKID || newKID != cmd.srv.signing().kid {
-		t.Fatalf("after the rotation elsewhere this server signs with %s (old %s, new %s)", newKID, oldKID, cmd.srv.signing().kid)
+	if newKID == oldKID || newKID != cmd.srv.keys.Signing().KID {
+		t.Fatalf("after the rotation elsewhere this server signs with %s (old %s, new %s)", newKID, oldKID, cmd.srv.keys.Signing().KID)
 	}
 	if !a.isValid(old) {
 		t.Fatal("a rotation ended an older session")
@@ -35,7 +35,7 @@ func TestKeysChangedElsewhereTakeEffect(t *testing.T) {
 	if err := cmd.srv.RemoveSigningKey(ctx, oldKID); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.srv.watchKeys(ctx); err != nil {
+	if err := a.srv.keys.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if a.isValid(old) {

@@ -10,7 +10,7 @@ import (
 var errPlatformAuthenticatorRequired = engine.NewAPIError(401, flowapi.ErrPlatformAuthenticatorReqd,
 	"This device has no built-in authenticator, and one is required here.")
 
-// registerMFAUsage schedules the second factor after a login's first factor, and MFA
+// registerMFAUsage plans the second factor after a login's first factor, and MFA
 // enrolment for users without one when MFA is required.
 func (s *Server) registerMFAUsage(r *registry) {
 	r.plan(flowapi.FlowLogin, phaseMFAUsage, func(c *stepCtx) []string {
@@ -26,11 +26,11 @@ func (s *Server) registerMFAUsage(r *registry) {
 		}
 		otp, err := c.Q().HasOTPSecret(c.Context(), d.UserID)
 		if err != nil {
-			return s.schedulerFailed(c, err)
+			return s.planFailed(c, err)
 		}
 		key, err := s.hasSecurityKey(c, d.UserID)
 		if err != nil {
-			return s.schedulerFailed(c, err)
+			return s.planFailed(c, err)
 		}
 		if otp || key {
 			return nil
@@ -39,10 +39,10 @@ func (s *Server) registerMFAUsage(r *registry) {
 	})
 }
 
-// schedulerFailed ends the step with technical_error: a second factor must never be
+// planFailed ends the step with technical_error: a second factor must never be
 // skipped because it could not be looked up.
-func (s *Server) schedulerFailed(c *stepCtx, err error) []string {
-	s.log.Error("schedule MFA states", zap.Error(err))
+func (s *Server) planFailed(c *stepCtx, err error) []string {
+	s.log.Error("plan MFA states", zap.Error(err))
 	c.Fail(engine.Technical)
 	return nil
 }
@@ -71,12 +71,12 @@ func (s *Server) mfaUsageState(c *stepCtx) string {
 	}
 	key, err := s.hasSecurityKey(c, d.UserID)
 	if err != nil {
-		s.schedulerFailed(c, err)
+		s.planFailed(c, err)
 		return ""
 	}
 	otp, err := c.Q().HasOTPSecret(c.Context(), d.UserID)
 	if err != nil {
-		s.schedulerFailed(c, err)
+		s.planFailed(c, err)
 		return ""
 	}
 	if !key && !otp {
@@ -84,7 +84,7 @@ func (s *Server) mfaUsageState(c *stepCtx) string {
 	}
 	trusted, err := s.deviceTrusted(c, d.UserID)
 	if err != nil {
-		s.schedulerFailed(c, err)
+		s.planFailed(c, err)
 		return ""
 	}
 	switch {

@@ -10,7 +10,7 @@ import (
 const bcryptCost = 12
 
 // registerPasswordCreation defines password_creation (registration, and login onboarding
-// when a scheduler asks for it).
+// when a plan asks for it).
 func (s *Server) registerPasswordCreation(r *registry) {
 	st := r.State("password_creation", flowapi.FlowLogin, flowapi.FlowRegistration)
 	st.Action(&action{

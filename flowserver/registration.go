@@ -51,7 +51,7 @@ func (s *Server) registerRegistration(r *registry) {
 }
 
 // registerMFAChooser defines mfa_method_chooser. The MFA methods (continue_to_* actions)
-// are added by the MFA states; without any the chooser is not scheduled.
+// are added by the MFA states; without any the chooser is not planned.
 func (s *Server) registerMFAChooser(r *registry) {
 	st := r.State("mfa_method_chooser", flowapi.FlowLogin, flowapi.FlowRegistration)
 	st.Action(skipAction(func(*stepCtx) bool { return s.cfg.MFA == MFAOptional }))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/mail"
+	"github.com/hankogate/hankogate/flowserver/ratelimit"
+	"github.com/hankogate/hankogate/flowserver/signing"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/messages"
 )
@@ -20,7 +22,7 @@ type Server struct {
 	cfg   Config
 	log   *zap.Logger
 	store *store.Store
-	keys  keyRing
+	keys  *signing.Ring
 	// messages words the passcode mails in the user's language.
 	messages *messages.Catalog
 	flows    *registry
@@ -33,12 +35,12 @@ type Server struct {
 	passwordCost int
 	outbox       *mail.Outbox
 
-	passwordLimit *rateLimiter
-	passcodeLimit *rateLimiter
-	otpLimit      *rateLimiter // TOTP validation, 3/min per IP and user (login_otp)
-	flowLimit     *rateLimiter // flow creation per IP
-	mailLimit     *rateLimiter // passcode mails per IP, any address
-	checkLimit    *rateLimiter // password and passcode checks per IP, any address
+	passwordLimit *ratelimit.Limiter
+	passcodeLimit *ratelimit.Limiter
+	otpLimit      *ratelimit.Limiter // TOTP validation, 3/min per IP and user (login_otp)
+	flowLimit     *ratelimit.Limiter // flow creation per IP
+	mailLimit     *ratelimit.Limiter // passcode mails per IP, any address
+	checkLimit    *ratelimit.Limiter // password and passcode checks per IP, any address
 
 	baseCtx     context.Context
 	stop        context.CancelFunc
@@ -48,9 +50,17 @@ type Server struct {
 // flowTTL is the lifetime of login, registration and profile flows, fixed at creation.
 const flowTTL = 24 * time.Hour
 
-// maintenanceInterval is how often the background loop deletes expired rows and checks
-// the signing keys (rotation, retirement, keys rotated by other processes).
-const maintenanceInterval = time.Hour
+// MinKeyRotation is the shortest Config.KeyRotation: key ages are checked once per
+// maintenance interval (an hour), so a shorter period could not be kept anyway.
+const MinKeyRotation = signing.MaintenanceInterval
+
+// Errors of RemoveSigningKey.
+var (
+	// ErrSigningKeyInUse is returned for the key that currently signs.
+	ErrSigningKeyInUse = signing.ErrInUse
+	// ErrUnknownSigningKey is returned for a key id that does not exist.
+	ErrUnknownSigningKey = signing.ErrUnknown
+)
 
 // rateLimitKeys bounds the memory of each rate limiter.
 const rateLimitKeys = 100_000
@@ -72,12 +82,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, store: st, messages: cat,
-		passwordLimit: newRateLimiter(5, time.Minute, rateLimitKeys),
-		passcodeLimit: newRateLimiter(3, time.Minute, rateLimitKeys),
-		otpLimit:      newRateLimiter(3, time.Minute, rateLimitKeys),
-		flowLimit:     newRateLimiter(flowsPerIP, time.Minute, rateLimitKeys),
-		mailLimit:     newRateLimiter(mailsPerIP, time.Minute, rateLimitKeys),
-		checkLimit:    newRateLimiter(checksPerIP, time.Minute, rateLimitKeys),
+		passwordLimit: ratelimit.New(5, time.Minute, rateLimitKeys),
+		passcodeLimit: ratelimit.New(3, time.Minute, rateLimitKeys),
+		otpLimit:      ratelimit.New(3, time.Minute, rateLimitKeys),
+		flowLimit:     ratelimit.New(flowsPerIP, time.Minute, rateLimitKeys),
+		mailLimit:     ratelimit.New(mailsPerIP, time.Minute, rateLimitKeys),
+		checkLimit:    ratelimit.New(checksPerIP, time.Minute, rateLimitKeys),
 		hashes:        newHashPool(hashWorkers()),
 		passwordCost:  bcryptCost,
 		cleanupDone:   make(chan struct{}),
@@ -86,7 +96,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("flowserver: %w", err)
 	}
-	if err := s.maintainKeys(ctx); err != nil {
+	s.keys = signing.New(st, s.log, s.now, cfg.KeyRotation, cfg.SessionLifetime)
+	if err := s.keys.Maintain(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("flowserver: signing keys: %w", err)
 	}
@@ -104,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Store: st, Log: s.log, Now: s.now, TTL: flowTTL, Pool: s.hashes,
 		Wrap: func(step *engine.Step[flowData]) *stepCtx { return &stepCtx{Step: step, s: s} },
 		StartLimit: func(r *http.Request) (bool, int) {
-			return s.flowLimit.take("flow/"+rateKey(clientIP(r)), s.now())
+			return s.flowLimit.Take("flow/"+ratelimit.Key(clientIP(r)), s.now())
 		},
 	})
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
@@ -207,6 +218,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.httpError(w, http.StatusNotFound, "Not Found")
 	}
+}
+
+// RotateSigningKey makes a new key sign from now on, e.g. after a suspected key compromise.
+// Tokens signed by older keys stay valid until they expire, because the older keys stay
+// published until then; remove a compromised key with RemoveSigningKey (which ends every
+// session token it signed). Other processes on the same database accept the new key at
+// once and sign with it after their next key watch (within a minute).
+func (s *Server) RotateSigningKey(ctx context.Context) error { return s.keys.Rotate(ctx) }
+
+// RemoveSigningKey deletes a replaced key at once: tokens it signed no longer verify here
+// (other processes on the database drop it at their next key watch; relying parties may
+// cache the JWKS for its max-age of 10 minutes). The key that signs cannot be removed; call
+// RotateSigningKey first.
+func (s *Server) RemoveSigningKey(ctx context.Context, kid string) error {
+	return s.keys.Remove(ctx, kid)
 }
 
 // OutboxDepth returns the number of passcode mails waiting to be sent (for metrics and

@@ -85,10 +85,10 @@ func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (
 		return nil, err
 	}
 	c.AfterCommit(func() error {
-		key := s.signing()
+		key := s.keys.Signing()
 		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-		tok.Header["kid"] = key.kid
-		signed, err := tok.SignedString(key.key)
+		tok.Header["kid"] = key.KID
+		signed, err := tok.SignedString(key.Private)
 		if err != nil {
 			return fmt.Errorf("sign session token: %w", err)
 		}
@@ -133,7 +133,7 @@ func (s *Server) validateToken(ctx context.Context, token string) (*sessionInfo,
 	now := s.now()
 	parsed, err := jwt.Parse(token, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		return s.verificationKey(ctx, kid)
+		return s.keys.VerificationKey(ctx, kid)
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithAudience(s.cfg.RPID),
 		jwt.WithTimeFunc(func() time.Time { return now }))
 	if err != nil {

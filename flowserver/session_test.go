@@ -218,20 +218,7 @@ func TestPasscodeResendRateLimit(t *testing.T) {
 	e.expect(r, 200, "password_creation")
 }
 
-func TestRateLimiterBoundedAndForwardedFor(t *testing.T) {
-	l := newRateLimiter(1, time.Minute, 3)
-	now := e0()
-	for _, k := range []string{"a", "b", "c", "d", "e"} {
-		if ok, _ := l.take(k, now); !ok {
-			t.Fatalf("first take of %s refused", k)
-		}
-	}
-	if len(l.windows) > 3 {
-		t.Fatalf("%d windows kept, limit 3", len(l.windows))
-	}
-	if ok, retry := l.take("e", now); ok || retry != 60 {
-		t.Fatalf("second take allowed=%v retry=%d", ok, retry)
-	}
+func TestClientIPIgnoresForwardedFor(t *testing.T) {
 	// X-Forwarded-For is never believed, not even from loopback: only the caller's
 	// WithClientIP counts.
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
@@ -246,16 +233,6 @@ func TestRateLimiterBoundedAndForwardedFor(t *testing.T) {
 	}
 	if ip := clientIP(WithClientIP(r, "203.0.113.9")); ip != "203.0.113.9" {
 		t.Fatalf("given client IP: %s", ip)
-	}
-	for in, want := range map[string]string{
-		"198.51.100.7":         "198.51.100.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"::ffff:198.51.100.7":  "::ffff:198.51.100.7",
-	} {
-		if got := rateKey(in); got != want {
-			t.Errorf("rateKey(%s) = %s, want %s", in, got, want)
-		}
 	}
 }
 

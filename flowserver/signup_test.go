@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/passkey"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 	"github.com/hankogate/hankogate/internal/softauthn"
@@ -87,7 +88,7 @@ func TestImportedUserHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uuidHandle, _ := userHandle(userID)
+	uuidHandle, _ := passkey.UserHandle(userID)
 	for _, c := range []struct {
 		handle []byte
 		ok     bool

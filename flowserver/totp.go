@@ -1,32 +1,18 @@
 package flowserver
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"image/png"
-	"time"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/engine"
 	"github.com/hankogate/hankogate/flowserver/store"
-	"github.com/hankogate/hankogate/flowserver/token"
+	"github.com/hankogate/hankogate/flowserver/totp"
 )
 
-// TOTP parameters (Hanko's): SHA1, 6 digits, 30 s steps, one step of clock skew.
+// AMR and MFA method names of the authenticator app.
 const (
-	totpPeriod     = 30
-	totpSkew       = 1
-	totpSecretSize = 20
-	totpImageSize  = 200
-	amrTOTP        = "totp"
-	mfaTOTP        = "totp"
+	amrTOTP = "totp"
+	mfaTOTP = "totp"
 )
 
 // Extra keys of the TOTP states.
@@ -40,8 +26,6 @@ type otpEnrolment struct {
 	Secret string `json:"secret"`
 	Step   int64  `json:"step"`
 }
-
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // registerTOTP defines TOTP enrolment (mfa_otp_secret_creation, offered by the MFA
 // chooser and the profile) and TOTP as second factor (login_otp).
@@ -124,11 +108,11 @@ func ensureOTPSecret(c *stepCtx) error {
 	if ok, err := c.Extra(extraOTPSecret, &secret); err != nil || ok {
 		return err
 	}
-	raw := make([]byte, totpSecretSize)
-	if _, err := rand.Read(raw); err != nil {
-		return fmt.Errorf("random: %w", err)
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return err
 	}
-	return c.SetExtra(extraOTPSecret, b32.EncodeToString(raw))
+	return c.SetExtra(extraOTPSecret, secret)
 }
 
 // otpSecretPayload shows the secret drawn on entry and its QR code (otpauth URL with the
@@ -138,47 +122,17 @@ func (s *Server) otpSecretPayload(c *stepCtx) error {
 	if _, err := c.Extra(extraOTPSecret, &secret); err != nil {
 		return err
 	}
-	raw, err := b32.DecodeString(secret)
-	if err != nil {
-		return fmt.Errorf("otp secret: %w", err)
-	}
-	if len(raw) == 0 {
-		return errors.New("otp secret: none drawn")
-	}
 	account, err := s.accountName(c, c.Data().UserID)
 	if err != nil {
 		return err
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.ServiceName, AccountName: account, Secret: raw,
-		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	qr, err := totp.QRCode(secret, s.cfg.ServiceName, account)
 	if err != nil {
-		return fmt.Errorf("otp key: %w", err)
-	}
-	img, err := key.Image(totpImageSize, totpImageSize)
-	if err != nil {
-		return fmt.Errorf("otp qr code: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return fmt.Errorf("otp qr code: %w", err)
+		return err
 	}
 	c.SetPayload("otp_secret", secret)
-	c.SetPayload("otp_image_source", "data:image/png;base64,"+base64.StdEncoding.EncodeToString(buf.Bytes()))
+	c.SetPayload("otp_image_source", qr)
 	return nil
-}
-
-// totpStep returns the time step (within the allowed skew) whose code is code.
-func totpStep(secret, code string, now time.Time) (int64, bool) {
-	cur := now.Unix() / totpPeriod
-	opts := totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-	found, step := false, int64(0)
-	for st := cur - totpSkew; st <= cur+totpSkew; st++ {
-		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*totpPeriod, 0), opts)
-		if err == nil && token.Equal(want, code) && !found {
-			found, step = true, st
-		}
-	}
-	return step, found
 }
 
 // verifyOTPEnrolment is otp_code_verify: a right code enrols the secret (registration: at
@@ -188,7 +142,7 @@ func (s *Server) verifyOTPEnrolment(c *stepCtx) error {
 	if _, err := c.Extra(extraOTPSecret, &secret); err != nil {
 		return err
 	}
-	step, ok := totpStep(secret, c.Input("otp_code"), c.Now())
+	step, ok := totp.Step(secret, c.Input("otp_code"), c.Now())
 	if secret == "" || !ok {
 		c.RejectInput("otp_code", engine.Invalid(flowapi.ErrPasscodeInvalid))
 		return nil
@@ -224,7 +178,7 @@ func (s *Server) validateOTP(c *stepCtx) error {
 	if err != nil {
 		return fmt.Errorf("login otp: %w", err)
 	}
-	step, ok := totpStep(sec.Secret, c.Input("otp_code"), c.Now())
+	step, ok := totp.Step(sec.Secret, c.Input("otp_code"), c.Now())
 	if !ok {
 		flowDone, err := c.wrongCode(otpCap, d.UserID)
 		if err != nil {

@@ -16,9 +16,19 @@ import (
 	"github.com/hankogate/hankogate/internal/testbrowser"
 )
 
+// authHandlers is the auth server's site: one hanko handler for /verify and the pages.
+const authHandlers = `
+	hanko {
+		import gate
+		public /public/*
+	}
+	respond "hankogate itself" 200
+`
+
 // startAuthServer runs hankogate as a forward-auth server for front proxies on 127.0.0.1:
-// trusted proxies, /verify, and its pages (the fronts pass /.hanko/ through to it).
-func (s *site) startAuthServer() {
+// trusted proxies, /verify, and its pages (the fronts pass /.hanko/ through to it). site is
+// the site block's content; its hanko handlers import the site options from the gate snippet.
+func (s *site) startAuthServer(site string) {
 	s.t.Helper()
 	smtpHost, smtpPort := s.smtp.Addr()
 	config := fmt.Sprintf(`{
@@ -29,28 +39,43 @@ func (s *site) startAuthServer() {
 	}
 }
 
-http://:%d {
-	hanko {
-		public /public/*
-		timeout 2m
-		cookie {
-			secure off
-			hash_key %s
-			block_key %s
-		}
-		embedded {
-			db %s
-			smtp %s:%d {
-				from gate@example.com
-				tls none
-			}
-			rp_id localhost
-		}
+(gate) {
+	timeout 2m
+	cookie {
+		secure off
+		hash_key %s
+		block_key %s
 	}
-	respond "hankogate itself" 200
+	embedded {
+		db %s
+		smtp %s:%d {
+			from gate@example.com
+			tls none
+		}
+		rp_id localhost
+	}
 }
-`, gatewaytest.FreePort(s.t), s.port, s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort)
+
+http://:%d {%s}
+`, gatewaytest.FreePort(s.t), s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort, s.port, site)
 	startGateway(s.t, s.home, "auth", config)
+}
+
+// startCaddyFront runs a plain Caddy at a new port in front of the upstream, with site as
+// its site block's content (AUTH standing for the auth server's address, UPSTREAM for the
+// upstream's), and returns its URL.
+func startCaddyFront(t *testing.T, s *site, site string) string {
+	upstream, _ := url.Parse(s.upstream.URL)
+	front := fmt.Sprintf("http://localhost:%d", gatewaytest.FreePort(t))
+	site = strings.NewReplacer("AUTH", fmt.Sprintf("127.0.0.1:%d", s.port), "UPSTREAM", upstream.Host).Replace(site)
+	startGateway(t, gatewaytest.NewHome(t), "front", fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	skip_install_trust
+}
+
+%s {%s}
+`, gatewaytest.FreePort(t), front, site))
+	return front
 }
 
 // checkFront drives a front proxy that asks the auth server about every request: API
@@ -65,21 +90,8 @@ func checkFront(t *testing.T, s *site, front, email, password string) {
 		t.Fatalf("public path: %d", p.Status)
 	}
 	b := newBrowser(t, front)
-	p := b.Get("/app/page?x=1")
-	loc, _ := url.Parse(p.Header.Get("Location"))
-	if p.Status != http.StatusFound || loc.Path != "/.hanko/login" || loc.Query().Get("rd") != "/app/page?x=1" {
-		t.Fatalf("browser without session: %d %s", p.Status, loc)
-	}
-	p = b.CompleteFlow(b.Follow(p), []testbrowser.Step{
-		{Action: "continue_with_login_identifier", Values: testbrowser.Fields("email", email)},
-		{Action: "continue_to_password_login"},
-		{Action: "password_login", Values: testbrowser.Fields("password", password)},
-		{Action: "skip"},
-	})
-	if p.Status != http.StatusOK || p.URL.Path != "/app/page" || p.Body != "upstream /app/page" {
-		t.Fatalf("after login: %d %s\n%s", p.Status, p.URL, p.Body)
-	}
-	p = b.GetWith("/app/spoof", func(r *http.Request) {
+	signInThrough(t, b, "/app/page?x=1", email, password)
+	p := b.GetWith("/app/spoof", func(r *http.Request) {
 		r.Header.Set("X-Auth-Email", "evil@example.com")
 		r.Header["x-auth-user-id"] = []string{"evil"}
 	})
@@ -96,6 +108,27 @@ func checkFront(t *testing.T, s *site, front, email, password string) {
 	})
 	if p.Status != http.StatusUnauthorized {
 		t.Fatalf("after logout: %d", p.Status)
+	}
+}
+
+// signInThrough signs in with a password as a browser sent from path (through a front) to
+// the login page and back.
+func signInThrough(t *testing.T, b *testbrowser.T, path, email, password string) {
+	t.Helper()
+	p := b.Get(path)
+	loc, _ := url.Parse(p.Header.Get("Location"))
+	if p.Status != http.StatusFound || loc.Path != "/.hanko/login" || loc.Query().Get("rd") != path {
+		t.Fatalf("browser without session at %s: %d %s", path, p.Status, loc)
+	}
+	p = b.CompleteFlow(b.Follow(p), []testbrowser.Step{
+		{Action: "continue_with_login_identifier", Values: testbrowser.Fields("email", email)},
+		{Action: "continue_to_password_login"},
+		{Action: "password_login", Values: testbrowser.Fields("password", password)},
+		{Action: "skip"},
+	})
+	want, _, _ := strings.Cut(path, "?")
+	if p.Status != http.StatusOK || p.URL.Path != want || p.Body != "upstream "+want {
+		t.Fatalf("after login: %d %s\n%s", p.Status, p.URL, p.Body)
 	}
 }
 
@@ -117,32 +150,94 @@ func registerThrough(t *testing.T, s *site, email, password string) {
 // asking hankogate's /verify.
 func TestForwardAuthCaddy(t *testing.T) {
 	s := newSite(t, true)
-	s.startAuthServer()
+	s.startAuthServer(authHandlers)
 	const email, password = "fwd@example.com", "forward auth password"
 	registerThrough(t, s, email, password)
-
-	upstream, _ := url.Parse(s.upstream.URL)
-	port := gatewaytest.FreePort(t)
-	front := fmt.Sprintf("http://localhost:%d", port)
-	startGateway(t, gatewaytest.NewHome(t), "front", fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	skip_install_trust
-}
-
-%s {
+	front := startCaddyFront(t, s, `
 	handle /.hanko/* {
-		reverse_proxy 127.0.0.1:%d
+		reverse_proxy AUTH
 	}
 	handle {
-		forward_auth 127.0.0.1:%d {
+		forward_auth AUTH {
 			uri /.hanko/verify
 			copy_headers X-Auth-User-Id X-Auth-Email
 		}
-		reverse_proxy %s
+		reverse_proxy UPSTREAM
 	}
-}
-`, gatewaytest.FreePort(t), front, s.port, s.port, upstream.Host))
+`)
 	checkFront(t, s, front, email, password)
+}
+
+// TestForwardAuthRulesPerApp: /verify applies the rules of the hanko handler that serves
+// the /verify request, whatever the forwarded URI. A front guarding two apps with
+// different rules asks two verify URLs, which the auth server routes to two handlers.
+func TestForwardAuthRulesPerApp(t *testing.T) {
+	s := newSite(t, true)
+	s.startAuthServer(`
+	@admin query app=admin
+	handle @admin {
+		hanko {
+			import gate
+			allow domains example.com
+		}
+	}
+	handle {
+		hanko {
+			import gate
+		}
+		respond "hankogate itself" 200
+	}
+`)
+	const password = "forward auth password"
+	const admin, other = "root@example.com", "guest@other.test"
+	registerThrough(t, s, admin, password)
+	registerThrough(t, s, other, password)
+	front := startCaddyFront(t, s, `
+	handle /.hanko/* {
+		reverse_proxy AUTH
+	}
+	handle /admin/* {
+		forward_auth AUTH {
+			uri /.hanko/verify?app=admin
+			copy_headers X-Auth-User-Id X-Auth-Email
+		}
+		reverse_proxy UPSTREAM
+	}
+	handle {
+		forward_auth AUTH {
+			uri /.hanko/verify
+			copy_headers X-Auth-User-Id X-Auth-Email
+		}
+		reverse_proxy UPSTREAM
+	}
+`)
+	guest := newBrowser(t, front)
+	signInThrough(t, guest, "/app/home", other, password)
+	if p := guest.GetWith("/admin/panel", func(r *http.Request) { r.Header.Set("Accept", "application/json") }); p.Status != http.StatusForbidden ||
+		s.upstream.Reached("/admin/panel") {
+		t.Fatalf("the admin app's rules for %s: %d %s", other, p.Status, p.Body)
+	}
+	root := newBrowser(t, front)
+	signInThrough(t, root, "/admin/panel", admin, password)
+
+	// Asked directly, the handler serving /verify decides: without app=admin the default
+	// handler's (no) rules pass the guest even for an admin URI.
+	cookie := guest.Cookie(cookieName, "/")
+	verify := func(query string) int {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/.hanko/verify"+query, nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Forwarded-Uri", "/admin/panel")
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got, gotAdmin := verify(""), verify("?app=admin"); got != http.StatusOK || gotAdmin != http.StatusForbidden {
+		t.Fatalf("/verify for /admin/panel: %d without app=admin, %d with it; want 200 and 403", got, gotAdmin)
+	}
 }
 
 // nginxBinary finds nginx (Debian installs it in /usr/sbin, often not on a user's PATH).
@@ -162,7 +257,7 @@ func nginxBinary(t *testing.T) string {
 func TestForwardAuthNginx(t *testing.T) {
 	bin := nginxBinary(t)
 	s := newSite(t, true)
-	s.startAuthServer()
+	s.startAuthServer(authHandlers)
 	const email, password = "nginx@example.com", "forward auth password"
 	registerThrough(t, s, email, password)
 

@@ -39,7 +39,7 @@ type Config[C, D any] struct {
 	StartLimit func(r *http.Request) (ok bool, retryAfter int)
 }
 
-// Runner serves the flows of a registry.
+// Runner starts and steps flows: Serve answers the requests of one flow.
 type Runner[C, D any] struct {
 	cfg   Config[C, D]
 	locks flowLocks
@@ -271,7 +271,7 @@ func (e *Runner[C, D]) start(r *http.Request, f *Flow[C], pass any) (*flowapi.Re
 			return err
 		}
 		fl.State = x.state
-		if fl.Stash, err = json.Marshal(x.progress); err != nil {
+		if fl.Progress, err = json.Marshal(x.progress); err != nil {
 			return err
 		}
 		if err := q.CreateFlow(r.Context(), fl); err != nil {
@@ -327,7 +327,7 @@ func (e *Runner[C, D]) step(r *http.Request, f *Flow[C], rawAction string, pass 
 	if body.CSRFToken == "" || !token.Equal(body.CSRFToken, fl.CSRF) {
 		return fail(NotPermitted)
 	}
-	p, err := decodeProgress[D](fl.Stash)
+	p, err := decodeProgress[D](fl.Progress)
 	if err != nil {
 		e.cfg.Log.Error("load flow", zap.Error(err))
 		return fail(Technical)
@@ -380,7 +380,7 @@ func (e *Runner[C, D]) runAction(r *http.Request, f *Flow[C], loaded *store.Flow
 	pass any, w *work) (stepResult, error) {
 	ctx := r.Context()
 	fl := *loaded
-	p, err := decodeProgress[D](fl.Stash)
+	p, err := decodeProgress[D](fl.Progress)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -425,7 +425,7 @@ func (e *Runner[C, D]) runAction(r *http.Request, f *Flow[C], loaded *store.Flow
 			return err
 		}
 		fl.State, fl.UpdatedAt = x.state, x.now
-		if fl.Stash, err = json.Marshal(x.progress); err != nil {
+		if fl.Progress, err = json.Marshal(x.progress); err != nil {
 			return err
 		}
 		if err := q.UpdateFlow(ctx, &fl, prevVersion); err != nil {

@@ -8,12 +8,13 @@ import (
 	"time"
 )
 
-// Flow is one persisted flow. Stash is opaque JSON owned by the flow engine.
+// Flow is one persisted flow. Progress is opaque JSON owned by the flow engine (column
+// stash).
 type Flow struct {
 	ID        string
 	Name      string
 	State     string
-	Stash     []byte
+	Progress  []byte
 	CSRF      string
 	Version   int
 	CreatedAt time.Time
@@ -25,30 +26,30 @@ type Flow struct {
 func (q Q) CreateFlow(ctx context.Context, f *Flow) error {
 	return q.exec(ctx, "create flow", `INSERT INTO flows (id, name, state, stash, csrf, version, created_at, updated_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		f.ID, f.Name, f.State, string(f.Stash), f.CSRF, f.Version, micro(f.CreatedAt), micro(f.UpdatedAt), micro(f.ExpiresAt))
+		f.ID, f.Name, f.State, string(f.Progress), f.CSRF, f.Version, micro(f.CreatedAt), micro(f.UpdatedAt), micro(f.ExpiresAt))
 }
 
 // GetFlow loads a flow by id.
 func (q Q) GetFlow(ctx context.Context, id string) (*Flow, error) {
 	var f Flow
-	var stash string
+	var progress string
 	var created, updated, expires int64
 	err := q.q.QueryRowContext(ctx, `SELECT id, name, state, stash, csrf, version, created_at, updated_at, expires_at
-		FROM flows WHERE id = ?`, id).Scan(&f.ID, &f.Name, &f.State, &stash, &f.CSRF, &f.Version, &created, &updated, &expires)
+		FROM flows WHERE id = ?`, id).Scan(&f.ID, &f.Name, &f.State, &progress, &f.CSRF, &f.Version, &created, &updated, &expires)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	f.Stash = []byte(stash)
+	f.Progress = []byte(progress)
 	f.CreatedAt, f.UpdatedAt, f.ExpiresAt = fromMicro(created), fromMicro(updated), fromMicro(expires)
 	return &f, nil
 }
 
-// UpdateFlow writes state, stash and csrf of f if the stored version is still prevVersion
+// UpdateFlow writes state, progress and csrf of f if the stored version is still prevVersion
 // (optimistic locking) and sets f.Version to the new version. A lost race returns ErrConflict.
 func (q Q) UpdateFlow(ctx context.Context, f *Flow, prevVersion int) error {
 	res, err := q.q.ExecContext(ctx, `UPDATE flows SET state = ?, stash = ?, csrf = ?, version = ?, updated_at = ?
 		WHERE id = ? AND version = ?`,
-		f.State, string(f.Stash), f.CSRF, prevVersion+1, micro(f.UpdatedAt), f.ID, prevVersion)
+		f.State, string(f.Progress), f.CSRF, prevVersion+1, micro(f.UpdatedAt), f.ID, prevVersion)
 	if err != nil {
 		return fmt.Errorf("store: update flow: %w", err)
 	}

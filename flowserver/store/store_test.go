@@ -75,7 +75,7 @@ func TestOptimisticFlowUpdateAndSessionLimit(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	q := s.Read()
-	f := &Flow{ID: "f1", Name: "login", State: "preflight", Stash: []byte(`{}`), CSRF: "x", Version: 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	f := &Flow{ID: "f1", Name: "login", State: "preflight", Progress: []byte(`{}`), CSRF: "x", Version: 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := q.CreateFlow(ctx, f); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowserver"
+	"github.com/hankogate/hankogate/flowserver/token"
+	"github.com/hankogate/hankogate/flowserver/totp"
 )
 
 // Problem is one thing wrong with an import, at a line of the document.
@@ -187,7 +189,7 @@ func (d decoder) entry(n *node, path string) Entry {
 	if v, ok := present(m, "user_id"); ok {
 		e.at.userID = d.pos.line(v.off)
 		if s, ok := d.str(v, path+".user_id"); ok {
-			if !flowserver.IsUUID(s) {
+			if !token.IsUUID(s) {
 				d.add(v, path+".user_id", "%q is not a UUID", s)
 			}
 			e.UserID = strings.ToLower(s)
@@ -283,7 +285,7 @@ func (d decoder) password(n *node, path string) *Password {
 }
 
 func (d decoder) otpSecret(n *node, path string) *OTPSecret {
-	secret, created, updated, ok := d.timedSecret(n, path, "secret", flowserver.ValidTOTPSecret, "is not a base32 TOTP secret")
+	secret, created, updated, ok := d.timedSecret(n, path, "secret", totp.Valid, "is not a base32 TOTP secret")
 	if !ok {
 		return nil
 	}
@@ -414,7 +416,7 @@ const zeroUUID = "00000000-0000-0000-0000-000000000000"
 func (d decoder) aaguid(n *node, path string) string {
 	switch n.kind {
 	case kindString:
-		if !flowserver.IsUUID(n.text) {
+		if !token.IsUUID(n.text) {
 			d.add(n, path, "%q is not a UUID", n.text)
 			return zeroUUID
 		}

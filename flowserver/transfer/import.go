@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hankogate/hankogate/flowserver"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // Summary counts what an import wrote, or with a dry run would write.
@@ -120,7 +120,7 @@ func insert(ctx context.Context, q store.Q, e *Entry, now time.Time, sum *Summar
 	id := e.UserID
 	if id == "" {
 		var err error
-		if id, err = flowserver.NewUserID(); err != nil {
+		if id, err = token.UUID(); err != nil {
 			return err
 		}
 		sum.NewIDs++
@@ -130,7 +130,7 @@ func insert(ctx context.Context, q store.Q, e *Entry, now time.Time, sum *Summar
 		return err
 	}
 	for _, em := range e.Emails {
-		emailID, err := flowserver.NewUserID()
+		emailID, err := token.UUID()
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowserver"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // ErrNoUser is returned for a reference that matches no user.
@@ -47,7 +48,7 @@ func find(ctx context.Context, q store.Q, ref string) (*store.User, error) {
 	var u *store.User
 	var err error
 	switch {
-	case flowserver.IsUUID(ref):
+	case token.IsUUID(ref):
 		u, err = q.GetUser(ctx, strings.ToLower(ref))
 	case strings.Contains(ref, "@"):
 		var e *store.Email
@@ -76,11 +77,11 @@ func (a *Admin) Add(ctx context.Context, email, username string) (*store.User, e
 	if username != "" && !flowserver.ValidUsername(username) {
 		return nil, fmt.Errorf("%q is not a username (1 to 255 bytes of UTF-8, no spaces or control characters)", username)
 	}
-	userID, err := flowserver.NewUserID()
+	userID, err := token.UUID()
 	if err != nil {
 		return nil, err
 	}
-	emailID, err := flowserver.NewUserID()
+	emailID, err := token.UUID()
 	if err != nil {
 		return nil, err
 	}

@@ -5,10 +5,10 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hankogate/hankogate/flowserver/engine"
+	"github.com/hankogate/hankogate/flowserver/ratelimit"
 )
 
 // Limits on what a client can make the server do, in addition to Hanko's per-IP limits
@@ -86,32 +86,15 @@ func (c *stepCtx) tooManyWrongCodes() bool {
 	return false
 }
 
-// rateLimiter counts attempts per key in fixed windows (N per interval, as Hanko's
-// in-memory limiter). Memory is bounded: when maxKeys is reached, expired windows are
-// dropped and, if still full, the window closest to its end is evicted.
-type rateLimiter struct {
-	limit    int
-	interval time.Duration
-	maxKeys  int
-
-	mu      sync.Mutex
-	windows map[string]*window
-}
-
-type window struct {
-	start time.Time
-	count int
-}
-
 // takeLimit uses one attempt of the step's client for key (prefixed with the client IP).
 // When none is left, the step answers 429 with payloadKey (retry_after, or resend_after for
 // passcodes) telling the seconds to wait. A step that runs twice (see hashing.go) takes
 // its attempts once: the n-th call of a run gets the n-th decision of the first.
-func (c *stepCtx) takeLimit(l *rateLimiter, kind, key, payloadKey string) bool {
+func (c *stepCtx) takeLimit(l *ratelimit.Limiter, kind, key, payloadKey string) bool {
 	c.limitsUsed++
 	d := c.Once(limitKey(c.limitsUsed), func() any {
 		var d limitDecision
-		d.ok, d.retry = l.take(kind+"/"+rateKey(clientIP(c.Request()))+"/"+key, c.Now())
+		d.ok, d.retry = l.Take(kind+"/"+ratelimit.Key(clientIP(c.Request()))+"/"+key, c.Now())
 		return d
 	}).(limitDecision)
 	if !d.ok {
@@ -128,50 +111,6 @@ type limitKey int
 type limitDecision struct {
 	ok    bool
 	retry int
-}
-
-func newRateLimiter(limit int, interval time.Duration, maxKeys int) *rateLimiter {
-	return &rateLimiter{limit: limit, interval: interval, maxKeys: maxKeys, windows: map[string]*window{}}
-}
-
-// take uses one attempt for key. It reports whether the attempt is allowed and, if not,
-// how many seconds remain until the window resets.
-func (l *rateLimiter) take(key string, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w, ok := l.windows[key]
-	if ok && !now.Before(w.start.Add(l.interval)) {
-		ok = false
-	}
-	if !ok {
-		if _, exists := l.windows[key]; !exists && len(l.windows) >= l.maxKeys {
-			l.evict(now)
-		}
-		w = &window{start: now}
-		l.windows[key] = w
-	}
-	if w.count >= l.limit {
-		return false, int(math.Ceil(w.start.Add(l.interval).Sub(now).Seconds()))
-	}
-	w.count++
-	return true, 0
-}
-
-func (l *rateLimiter) evict(now time.Time) {
-	var oldestKey string
-	var oldest time.Time
-	for k, w := range l.windows {
-		if !now.Before(w.start.Add(l.interval)) {
-			delete(l.windows, k)
-			continue
-		}
-		if oldestKey == "" || w.start.Before(oldest) {
-			oldestKey, oldest = k, w.start
-		}
-	}
-	if len(l.windows) >= l.maxKeys && oldestKey != "" {
-		delete(l.windows, oldestKey)
-	}
 }
 
 type clientIPKey struct{}
@@ -197,13 +136,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// rateKey is the rate-limit key of an address: IPv6 clients usually own a whole /64.
-func rateKey(ip string) string {
-	a := net.ParseIP(ip)
-	if a == nil || a.To4() != nil {
-		return ip
-	}
-	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
