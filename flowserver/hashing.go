@@ -54,7 +54,8 @@ var (
 
 // hashWorkers returns the hash pool's size: the CPUs the process may use (GOMAXPROCS as
 // Caddy set it from the CPU quota, or as the operator did), read once per process. Then,
-// unless the operator chose GOMAXPROCS, it gives the scheduler its headroom.
+// unless the operator chose GOMAXPROCS, it gives the scheduler its headroom (which ends
+// the runtime's own tracking of a CPU limit changed while the process runs).
 func hashWorkers() int {
 	hashCPUsOnce.Do(func() {
 		hashCPUs = runtime.GOMAXPROCS(0)
