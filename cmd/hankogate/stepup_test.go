@@ -12,7 +12,8 @@ import (
 )
 
 // stepUpRoutes guard /fresh/* with a sign-in at most 3 seconds old, /strong/* with a second
-// factor, /passkey/* with a passkey, and the rest for any signed-in user.
+// factor, /passkey/* with a passkey, and the rest for any signed-in user. The routes'
+// handlers sit behind the site-wide one: a request to /strong/x passes both.
 const stepUpRoutes = `
 	handle /passkey/* {
 		hanko {
@@ -35,12 +36,10 @@ const stepUpRoutes = `
 		}
 		reverse_proxy UPSTREAM
 	}
-	handle {
-		hanko {
-			import gate
-		}
-		reverse_proxy UPSTREAM
+	hanko {
+		import gate
 	}
+	reverse_proxy UPSTREAM
 `
 
 // registerWithPassword signs a new user up with a password only, as a browser without
