@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -395,12 +394,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics count where things happen", func(t *testing.T) {
-		resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body := scrapeMetrics(t)
 		for _, want := range []string{
 			`hankogate_requests_total{result="authenticated"}`,
 			`hankogate_requests_total{result="public"}`,
@@ -408,7 +402,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 			`hankogate_requests_total{result="unauthorized"}`,
 			`hankogate_flow_api_request_duration_seconds_count{code="200",endpoint="login"}`,
 		} {
-			if !strings.Contains(string(body), want) {
+			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}

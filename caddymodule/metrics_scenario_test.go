@@ -135,13 +135,7 @@ http://localhost:%d {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	metrics := string(raw)
+	metrics := scrapeMetrics(t)
 	for series, atLeast := range map[string]float64{
 		`hankogate_session_checks_total{outcome="valid"}`:                                   1,
 		`hankogate_session_checks_total{outcome="unavailable"}`:                             1,
@@ -175,6 +169,21 @@ http://localhost:%d {
 	if t.Failed() {
 		t.Logf("metrics:\n%s", grepLines(metrics, "hankogate_"))
 	}
+}
+
+// scrapeMetrics reads the in-process Caddy's Prometheus endpoint (admin /metrics).
+func scrapeMetrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(body)
 }
 
 // metricValue finds the sample of series (name with its labels as Prometheus writes them)

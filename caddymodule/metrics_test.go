@@ -69,20 +69,7 @@ func TestSignInCounters(t *testing.T) {
 	m.rejected(nil, "login", 400)
 	m.rejected(nil, "login", 400)
 	m.rejected(nil, "registration", 429)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, metric := range f.GetMetric() {
-			key := f.GetName()
-			for _, l := range metric.GetLabel() {
-				key += " " + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = metric.GetCounter().GetValue()
-		}
-	}
+	got := gathered(t, reg)
 	for key, want := range map[string]float64{
 		"hankogate_sign_ins_total flow=login":                           1,
 		"hankogate_rejected_actions_total flow=login status=400":        2,
@@ -113,20 +100,7 @@ func TestSessionCounters(t *testing.T) {
 	obs.CacheLookup(true)
 	obs.CacheLookup(false)
 	m.countAnswered(503)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, metric := range f.GetMetric() {
-			key := f.GetName()
-			for _, l := range metric.GetLabel() {
-				key += " " + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = metric.GetCounter().GetValue() + metric.GetGauge().GetValue()
-		}
-	}
+	got := gathered(t, reg)
 	for key, want := range map[string]float64{
 		"hankogate_session_checks_total outcome=valid":       1,
 		"hankogate_session_checks_total outcome=unavailable": 2,
@@ -141,6 +115,26 @@ func TestSessionCounters(t *testing.T) {
 			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
 		}
 	}
+}
+
+// gathered is every sample of reg, keyed "name label=value ...", counters and gauges alike.
+func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, metric := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range metric.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = metric.GetCounter().GetValue() + metric.GetGauge().GetValue()
+		}
+	}
+	return got
 }
 
 // The outbox gauge reports every open embedded backend once, by database file.

@@ -152,20 +152,15 @@ func TestSessionChecksAcrossReloadAndOutage(t *testing.T) {
 		t.Fatal("the session does not work again after the outage")
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	metrics, _ := io.ReadAll(resp.Body)
+	metrics := scrapeMetrics(t)
 	for _, want := range []string{
 		`hankogate_session_checks_total{outcome="valid"}`,
 		`hankogate_session_checks_total{outcome="unavailable"}`,
 		`hankogate_requests_total{result="unavailable"}`,
 		`hankogate_session_cache_entries 1`,
 	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(metrics), "hankogate_"))
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "hankogate_"))
 		}
 	}
 }
