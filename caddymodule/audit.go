@@ -63,19 +63,19 @@ func (a *auditLog) accountAction(r *http.Request, id flowproxy.Identity, action 
 		zap.String("client_ip", clientIP(r)))
 }
 
-func (a *auditLog) denied(r *http.Request, id flowproxy.Identity, rule string) {
+func (a *auditLog) denied(r *http.Request, path string, id flowproxy.Identity, rule string) {
 	a.metrics.ruleDenials.Inc()
 	a.log.Info("access denied",
 		zap.String("rule", rule),
-		zap.String("path", r.URL.Path),
+		zap.String("path", path),
 		zap.String("user_id", id.UserID),
 		zap.String("client_ip", clientIP(r)))
 }
 
-func (a *auditLog) stepUp(r *http.Request, id flowproxy.Identity) {
+func (a *auditLog) stepUp(r *http.Request, path string, id flowproxy.Identity) {
 	a.metrics.stepUps.Inc()
 	a.log.Info("step-up sign-in required",
-		zap.String("path", r.URL.Path),
+		zap.String("path", path),
 		zap.String("user_id", id.UserID),
 		zap.String("client_ip", clientIP(r)))
 }

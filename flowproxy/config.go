@@ -102,10 +102,11 @@ type Config struct {
 	OnRevoked       func(id Identity, clientIP string) // also from background checks: no request
 	OnAccountAction func(r *http.Request, id Identity, action string)
 	// OnDenied is called when the access rules refuse a signed-in request (rule names the
-	// rule), OnStepUp when they send the user to sign in again with a stronger method.
-	// Either may be nil.
-	OnDenied func(r *http.Request, id Identity, rule string)
-	OnStepUp func(r *http.Request, id Identity)
+	// rule), OnStepUp when they send the user to sign in again with a stronger method. path
+	// is the refused request's path: for /verify the one the front proxy describes, not
+	// /verify's own. Either may be nil.
+	OnDenied func(r *http.Request, path string, id Identity, rule string)
+	OnStepUp func(r *http.Request, path string, id Identity)
 	// Sessions is told what the session checks do, e.g. to count it; nil for nobody.
 	Sessions SessionObserver
 

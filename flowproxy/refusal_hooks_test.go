@@ -15,13 +15,18 @@ func TestRefusalsReportedToHooks(t *testing.T) {
 	var denied []string
 	var stepUps int
 	gw, cookie := cachedSessionWith(t, Config{
-		OnDenied: func(_ *http.Request, id Identity, rule string) {
-			if id.UserID == "" {
-				t.Error("a denial without the user")
+		OnDenied: func(_ *http.Request, path string, id Identity, rule string) {
+			if id.UserID == "" || path != "/x" {
+				t.Errorf("a denial of %q for %+v; want /x and the user", path, id)
 			}
 			denied = append(denied, rule)
 		},
-		OnStepUp: func(*http.Request, Identity) { stepUps++ },
+		OnStepUp: func(_ *http.Request, path string, _ Identity) {
+			if path != "/x" {
+				t.Errorf("a step-up for %q, want /x", path)
+			}
+			stepUps++
+		},
 	})
 	email := func(kind string, v ...string) []rules.Match { return []rules.Match{{Kind: kind, Values: v}} }
 	for _, c := range []struct {
@@ -37,7 +42,7 @@ func TestRefusalsReportedToHooks(t *testing.T) {
 		{rules.Config{RequireAMR: [][]string{{"passkey"}}}, true, http.StatusSeeOther},
 		{rules.Config{Allow: email(rules.KindDomains, "example.com")}, false, http.StatusOK},
 	} {
-		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		r := httptest.NewRequest(http.MethodGet, "/x?token=secret", nil)
 		r.Header.Set("Cookie", cookie)
 		r.Header.Set("Accept", "application/json")
 		if c.browser {
@@ -60,5 +65,32 @@ func TestRefusalsReportedToHooks(t *testing.T) {
 		if denied[i] != want[i] {
 			t.Errorf("denial %d: %q, want %q", i, denied[i], want[i])
 		}
+	}
+}
+
+// A refusal answered to a front proxy names the path it described, not /verify: the audit log
+// says which page was refused.
+func TestVerifyRefusalReportsDescribedPath(t *testing.T) {
+	var paths []string
+	gw, cookie := cachedSessionWith(t, Config{
+		TrustedProxy: func(*http.Request) bool { return true },
+		OnDenied:     func(_ *http.Request, path string, _ Identity, _ string) { paths = append(paths, path) },
+		OnStepUp:     func(_ *http.Request, path string, _ Identity) { paths = append(paths, path) },
+	})
+	for _, rc := range []rules.Config{
+		{Allow: []rules.Match{{Kind: rules.KindDomains, Values: []string{"example.org"}}}},
+		{RequireAMR: [][]string{{"passkey"}}},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/.hanko/verify", nil)
+		r.Header.Set("Cookie", cookie)
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("X-Forwarded-Uri", "/admin/panel?token=secret")
+		w := httptest.NewRecorder()
+		if err := route(t, gw, rc).ServeHTTP(w, r, nil); err != nil || w.Code < 400 {
+			t.Fatalf("%+v: %d %v", rc, w.Code, err)
+		}
+	}
+	if len(paths) != 2 || paths[0] != "/admin/panel" || paths[1] != "/admin/panel" {
+		t.Fatalf("reported paths %q, want /admin/panel twice", paths)
 	}
 }

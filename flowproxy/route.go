@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -76,7 +77,7 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 	if d == rules.Forbidden {
 		g.log.Info("access denied by rules", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
 		if g.cfg.OnDenied != nil {
-			g.cfg.OnDenied(r, e.identity, rt.rules.Refusal(&e.subject))
+			g.cfg.OnDenied(r, t.path(), e.identity, rt.rules.Refusal(&e.subject))
 		}
 		if !t.nav {
 			answerJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden"})
@@ -94,7 +95,7 @@ func (rt *Route) refuse(w http.ResponseWriter, r *http.Request, e *authEntry, d 
 	login := rt.loginURL(t, true)
 	g.log.Info("step-up required", zap.String("user_id", e.identity.UserID), zap.String("uri", t.uri))
 	if g.cfg.OnStepUp != nil {
-		g.cfg.OnStepUp(r, e.identity)
+		g.cfg.OnStepUp(r, t.path(), e.identity)
 	}
 	if !t.nav {
 		answerJSON(w, http.StatusUnauthorized, map[string]string{"error": "step_up_required", "login": login})
@@ -112,6 +113,12 @@ type target struct {
 	// forwarded marks a request described to /verify: its redirects are plain 302s, as
 	// front proxies and their users expect from forward-auth.
 	forwarded bool
+}
+
+// path is the target's path without its query (which may carry secrets), for logs.
+func (t target) path() string {
+	p, _, _ := strings.Cut(t.uri, "?")
+	return p
 }
 
 func (t target) redirectStatus() int {

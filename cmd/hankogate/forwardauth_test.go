@@ -30,34 +30,8 @@ const authHandlers = `
 // the site block's content; its hanko handlers import the site options from the gate snippet.
 func (s *site) startAuthServer(site string) {
 	s.t.Helper()
-	smtpHost, smtpPort := s.smtp.Addr()
-	config := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	skip_install_trust
-	servers {
-		trusted_proxies static private_ranges
-	}
-}
-
-(gate) {
-	timeout 2m
-	cookie {
-		secure off
-		hash_key %s
-		block_key %s
-	}
-	embedded {
-		db %s
-		smtp %s:%d {
-			from gate@example.com
-			tls none
-		}
-		rp_id localhost
-	}
-}
-
-http://:%d {%s}
-`, gatewaytest.FreePort(s.t), s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort, s.port, site)
+	config, _ := s.caddyfile("servers {\n\t\ttrusted_proxies static private_ranges\n\t}", "", "",
+		fmt.Sprintf("http://:%d {%s}", s.port, site))
 	startGateway(s.t, s.home, "auth", config)
 }
 

@@ -49,52 +49,66 @@ const cookieName = "hankogate" // the default session cookie name
 func (s *site) start() *gatewaytest.Process {
 	s.t.Helper()
 	s.starts++
-	keys := ""
-	if s.hashKey != "" {
-		keys = fmt.Sprintf("\n\t\t\thash_key %s\n\t\t\tblock_key %s", s.hashKey, s.blockKey)
-	}
-	smtpHost, smtpPort := s.smtp.Addr()
 	upstream, err := url.Parse(s.upstream.URL)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	extra := ""
+	hanko := ""
 	if s.revalidate != "" {
-		extra = "\n\t\trevalidate " + s.revalidate
+		hanko = "revalidate " + s.revalidate
 	}
-	admin := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
-	config := fmt.Sprintf(`{
+	config, admin := s.caddyfile(s.global, hanko, "origins "+s.url+"\n"+s.embedded, fmt.Sprintf(`%s {
+	hanko {
+		import gate
+		public /public/*
+	}
+	reverse_proxy %s
+}`, s.url, upstream.Host))
+	gw := startGateway(s.t, s.home, s.configName(), config)
+	gw.Admin = admin
+	return gw
+}
+
+// caddyfile is a whole Caddyfile for one of the site's processes, with its admin endpoint
+// on a fresh port: global options (besides admin), the snippet gate, and the site blocks in
+// body, whose hanko handlers take the site's options with "import gate". gate holds the
+// embedded backend on the site's database and mail sink, cookies without Secure (under the
+// site's keys when it has them; else generated and kept in Caddy's storage), a long
+// timeout (bcrypt on a loaded two-core machine is slow), and the extra lines given for the
+// hanko and embedded blocks.
+func (s *site) caddyfile(global, hanko, embedded, body string) (config, admin string) {
+	keys := ""
+	if s.hashKey != "" {
+		keys = fmt.Sprintf("\n\t\thash_key %s\n\t\tblock_key %s", s.hashKey, s.blockKey)
+	}
+	smtpHost, smtpPort := s.smtp.Addr()
+	admin = fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
+	return fmt.Sprintf(`{
 	admin %s
 	skip_install_trust
 	grace_period 10s
 	%s
 }
 
-%s {
-	hanko {
-		public /public/*
-		# bcrypt on a loaded two-core machine can be slow
-		timeout 2m%s
-		cookie {
-			secure off%s
-		}
-		embedded {
-			db %s
-			smtp %s:%d {
-				from gate@example.com
-				tls none
-			}
-			rp_id localhost
-			origins %s
-			%s
-		}
+(gate) {
+	timeout 2m
+	%s
+	cookie {
+		secure off%s
 	}
-	reverse_proxy %s
+	embedded {
+		db %s
+		smtp %s:%d {
+			from gate@example.com
+			tls none
+		}
+		rp_id localhost
+		%s
+	}
 }
-`, admin, s.global, s.url, extra, keys, s.db(), smtpHost, smtpPort, s.url, s.embedded, upstream.Host)
-	gw := startGateway(s.t, s.home, s.configName(), config)
-	gw.Admin = admin
-	return gw
+
+%s
+`, admin, global, hanko, keys, s.db(), smtpHost, smtpPort, embedded, body), admin
 }
 
 // assertConfirmedByBackend checks that gw asked its embedded backend about a session cookie

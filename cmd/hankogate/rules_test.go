@@ -43,39 +43,12 @@ const adminRoutes = `
 // the upstream's address): hanko handlers repeat the site options through the gate snippet.
 func (s *site) startRoutes(routes string) *gatewaytest.Process {
 	s.t.Helper()
-	smtpHost, smtpPort := s.smtp.Addr()
 	upstream, err := url.Parse(s.upstream.URL)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	admin := fmt.Sprintf("127.0.0.1:%d", gatewaytest.FreePort(s.t))
-	config := fmt.Sprintf(`{
-	admin %s
-	skip_install_trust
-	grace_period 10s
-}
-
-(gate) {
-	timeout 2m
-	assertion X-Hanko-Assertion
-	cookie {
-		secure off
-		hash_key %s
-		block_key %s
-	}
-	embedded {
-		db %s
-		smtp %s:%d {
-			from gate@example.com
-			tls none
-		}
-		rp_id localhost
-		origins %s
-	}
-}
-
-%s {%s}
-`, admin, s.hashKey, s.blockKey, s.db(), smtpHost, smtpPort, s.url, s.url, strings.ReplaceAll(routes, "UPSTREAM", upstream.Host))
+	config, admin := s.caddyfile("", "assertion X-Hanko-Assertion", "origins "+s.url,
+		fmt.Sprintf("%s {%s}", s.url, strings.ReplaceAll(routes, "UPSTREAM", upstream.Host)))
 	gw := startGateway(s.t, s.home, "routes", config)
 	gw.Admin = admin
 	return gw
