@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -173,23 +174,7 @@ func TestRunningGatewayAdoptsStoredKeys(t *testing.T) {
 	assertionRefresh.Store(int64(50 * time.Millisecond))
 	t.Cleanup(func() { assertionRefresh.Store(0) })
 	dir := t.TempDir()
-	loadCaddy(t, caddyGlobals(filepath.Join(dir, "storage"), "")+fmt.Sprintf(`
-%s {
-	hanko {
-		cookie {
-			secure off
-			hash_key %s
-			block_key %s
-		}
-		embedded {
-			db %s
-			origins %s
-		}
-		assertion X-Hanko-Assertion
-	}
-	respond "upstream"
-}
-`, testSite, testHashKey, testBlockKey, filepath.Join(dir, "hanko.db"), testSite))
+	loadCaddy(t, assertionSite(dir, "X-Hanko-Assertion"))
 	published := func() []string {
 		resp, err := http.Get(testSite + "/.hanko/jwks.json")
 		if err != nil {
@@ -220,4 +205,56 @@ func TestRunningGatewayAdoptsStoredKeys(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// assertionSite is a Caddyfile of the test site with assertions in header, storage and
+// database in dir.
+func assertionSite(dir, header string) string {
+	return caddyGlobals(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
+%s {
+	hanko {
+		cookie {
+			secure off
+			hash_key %s
+			block_key %s
+		}
+		embedded {
+			db %s
+			origins %s
+		}
+		assertion %s
+	}
+	respond "upstream"
+}
+`, testSite, testHashKey, testBlockKey, filepath.Join(dir, "hanko.db"), testSite, header)
+}
+
+// TestAssertionKeysRefreshStopsWithItsConfig: the goroutine that keeps a gateway's
+// assertion keys in step with the storage ends when a reload replaces that gateway or
+// removes hanko, so reloads do not pile up refreshers.
+func TestAssertionKeysRefreshStopsWithItsConfig(t *testing.T) {
+	refreshers := func() int {
+		var b strings.Builder
+		if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(b.String(), "assertion.(*Keeper).Run(")
+	}
+	waitFor := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for got := refreshers(); got != want; got = refreshers() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d assertion key refreshers running, want %d", what, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	dir := t.TempDir()
+	loadCaddy(t, assertionSite(dir, "X-Hanko-Assertion"))
+	waitFor("first config", 1)
+	loadCaddy(t, assertionSite(dir, "X-Signed-Identity")) // another header: another gateway
+	waitFor("after a reload that replaced the gateway", 1)
+	loadCaddy(t, caddyGlobals(filepath.Join(dir, "storage"), "")+testSite+" {\n\trespond \"no gateway\"\n}\n")
+	waitFor("after a reload without hanko", 0)
 }
