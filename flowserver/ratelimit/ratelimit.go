@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// Limiter allows limit attempts per key and interval. When maxKeys windows are kept,
-// expired ones are dropped and, if still full, the window closest to its end is evicted.
+// Limiter allows limit attempts per key and interval. When maxKeys windows are kept, the
+// window that started first makes room for a new key: windows all last one interval, so it
+// is also the first to end, and finding it costs O(1) (an attacker's stream of new
+// addresses must not make every attempt scan the map under the lock).
 type Limiter struct {
 	limit    int
 	interval time.Duration
@@ -19,11 +21,19 @@ type Limiter struct {
 
 	mu      sync.Mutex
 	windows map[string]*window
+	// started lists windows in the order they started. An entry whose window was replaced
+	// (its key's next window) or evicted is skipped when it reaches the front.
+	started []startedWindow
 }
 
 type window struct {
 	start time.Time
 	count int
+}
+
+type startedWindow struct {
+	key string
+	w   *window
 }
 
 // New returns a limiter of limit attempts per interval, keeping at most maxKeys keys.
@@ -37,15 +47,14 @@ func (l *Limiter) Take(key string, now time.Time) (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w, ok := l.windows[key]
-	if ok && !now.Before(w.start.Add(l.interval)) {
-		ok = false
-	}
-	if !ok {
+	if !ok || !now.Before(w.start.Add(l.interval)) {
+		l.dropEnded(now)
 		if _, exists := l.windows[key]; !exists && len(l.windows) >= l.maxKeys {
-			l.evict(now)
+			l.evictFirst()
 		}
 		w = &window{start: now}
 		l.windows[key] = w
+		l.started = append(l.started, startedWindow{key, w})
 	}
 	if w.count >= l.limit {
 		return false, int(math.Ceil(w.start.Add(l.interval).Sub(now).Seconds()))
@@ -54,21 +63,35 @@ func (l *Limiter) Take(key string, now time.Time) (bool, int) {
 	return true, 0
 }
 
-func (l *Limiter) evict(now time.Time) {
-	var oldestKey string
-	var oldest time.Time
-	for k, w := range l.windows {
-		if !now.Before(w.start.Add(l.interval)) {
-			delete(l.windows, k)
-			continue
+// dropEnded forgets the windows that have ended, from the front of started.
+func (l *Limiter) dropEnded(now time.Time) {
+	for len(l.started) > 0 {
+		f := l.started[0]
+		if l.windows[f.key] == f.w {
+			if now.Before(f.w.start.Add(l.interval)) {
+				return
+			}
+			delete(l.windows, f.key)
 		}
-		if oldestKey == "" || w.start.Before(oldest) {
-			oldestKey, oldest = k, w.start
+		l.pop()
+	}
+}
+
+// evictFirst forgets the live window that started first.
+func (l *Limiter) evictFirst() {
+	for len(l.started) > 0 {
+		f := l.started[0]
+		l.pop()
+		if l.windows[f.key] == f.w {
+			delete(l.windows, f.key)
+			return
 		}
 	}
-	if len(l.windows) >= l.maxKeys && oldestKey != "" {
-		delete(l.windows, oldestKey)
-	}
+}
+
+func (l *Limiter) pop() {
+	l.started[0] = startedWindow{}
+	l.started = l.started[1:]
 }
 
 // Key is the rate-limit key of a client address: IPv6 clients usually own a whole /64.
