@@ -18,7 +18,7 @@ func TestMailInUsersLanguage(t *testing.T) {
 	for _, tt := range []struct{ lang, template, subject, body string }{
 		{"de-CH", TemplateLogin, "Ihr Anmeldecode: 123456", "um sich bei Shop anzumelden:\n\n123456\n\nDer Code ist 5 Minuten gültig."},
 		{"fr", TemplateRecovery, "Votre code pour réinitialiser le mot de passe : 123456", "votre mot de passe Shop :\n\n123456\n\nLe code est valable 5 minutes."},
-		{"ja", TemplateEmailVerification, "Use passcode 123456 to verify your e-mail address", "for Shop:\n\n123456\n\nThe passcode is valid for 5 minutes."},
+		{"ja", TemplateEmailVerification, "Your code to confirm your address: 123456", "for Shop:\n\n123456\n\nIt expires in 5 minutes."},
 		{"", TemplateEmailLoginAttempted, "Sign-in attempt", "Someone tried to sign in to Shop"},
 		{"de", TemplateEmailRegistrationAttempted, "Registrierungsversuch", "ein Konto bei Shop zu erstellen"},
 	} {
