@@ -15,8 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/hankogate/hankogate/flowserver"
+	"github.com/hankogate/hankogate/flowserver/signing"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/transfer"
 	"github.com/hankogate/hankogate/flowserver/useradmin"
@@ -136,11 +138,11 @@ or drop a removed key, within a minute. The database is found as for "users".
 					}),
 				leaf("rotate", "Creates a new signing key; older keys stay valid until their sessions expire", cobra.NoArgs,
 					func(c *cobra.Command, _ []string, db *dbTarget) error {
-						return db.withServer(c, func(s *flowserver.Server) error { return s.RotateSigningKey(c.Context()) })
+						return db.withKeys(c, func(r *signing.Ring) error { return r.Rotate(c.Context()) })
 					}),
 				leaf("remove <kid>", "Deletes a replaced signing key, ending the sessions it signed", cobra.ExactArgs(1),
 					func(c *cobra.Command, args []string, db *dbTarget) error {
-						return db.withServer(c, func(s *flowserver.Server) error { return s.RemoveSigningKey(c.Context(), args[0]) })
+						return db.withKeys(c, func(r *signing.Ring) error { return r.Remove(c.Context(), args[0]) })
 					}),
 			)
 		},
@@ -299,25 +301,12 @@ func adminCmd(create bool, fn func(c *cobra.Command, args []string, a *useradmin
 	}
 }
 
-// withServer runs fn on an embedded server opened on the database (the key functions live
-// there), then prints the keys.
-func (t *dbTarget) withServer(c *cobra.Command, fn func(*flowserver.Server) error) error {
+// withKeys runs fn on the signing keys of the database, then prints them. It works on the
+// store alone: a server opened here would start the background work of one (the mail
+// outbox would send, to nowhere, passcode mails the running servers owe their users).
+func (t *dbTarget) withKeys(c *cobra.Command, fn func(*signing.Ring) error) error {
 	ctx := c.Context()
 	cfg, err := t.serverConfig()
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(cfg.DBPath); err != nil {
-		return fmt.Errorf("no database at %s: %w", cfg.DBPath, err)
-	}
-	s, err := flowserver.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	err = fn(s)
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return err
 	}
@@ -326,6 +315,9 @@ func (t *dbTarget) withServer(c *cobra.Command, fn func(*flowserver.Server) erro
 		return err
 	}
 	defer st.Close()
+	if err := fn(signing.New(st, zap.NewNop(), time.Now, cfg.KeyRotation, cfg.SessionLifetime)); err != nil {
+		return err
+	}
 	keys, err := st.Read().SigningKeys(ctx)
 	if err != nil {
 		return err

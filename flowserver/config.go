@@ -44,7 +44,7 @@ type Config struct {
 	// until those tokens have expired (SessionLifetime after the replacement, plus a
 	// margin of about an hour); then they are deleted. Processes sharing the database
 	// accept a rotated key at once, and sign with it from their next key watch (within a
-	// minute). See also Server.RotateSigningKey.
+	// minute). The keys command rotates and removes keys by hand.
 	KeyRotation time.Duration
 	Logger      *zap.Logger
 	Now         func() time.Time // tests; default time.Now

@@ -156,23 +156,23 @@ func TestRotateSigningKeyAndRemoveOld(t *testing.T) {
 
 	// Same clock reading as the first key: the new one must still sign.
 	ctx := context.Background()
-	if err := e.srv.RotateSigningKey(ctx); err != nil {
+	if err := e.srv.keys.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	fresh := e.loginToken("ron@example.com")
 	newKID := e.checkToken(fresh)
 	if newKID == oldKID {
-		t.Fatal("RotateSigningKey did not change the signing key")
+		t.Fatal("Rotate did not change the signing key")
 	}
 	e.checkToken(old)
 
-	if err := e.srv.RemoveSigningKey(ctx, newKID); !errors.Is(err, ErrSigningKeyInUse) {
+	if err := e.srv.keys.Remove(ctx, newKID); !errors.Is(err, signing.ErrInUse) {
 		t.Fatalf("removing the signing key: %v", err)
 	}
-	if err := e.srv.RemoveSigningKey(ctx, "no-such-kid"); !errors.Is(err, ErrUnknownSigningKey) {
+	if err := e.srv.keys.Remove(ctx, "no-such-kid"); !errors.Is(err, signing.ErrUnknown) {
 		t.Fatalf("removing an unknown key: %v", err)
 	}
-	if err := e.srv.RemoveSigningKey(ctx, oldKID); err != nil {
+	if err := e.srv.keys.Remove(ctx, oldKID); err != nil {
 		t.Fatal(err)
 	}
 	if kids := e.jwksKIDs(); len(kids) != 1 || kids[0] != newKID {
@@ -239,7 +239,7 @@ func TestTokenOfKeyRotatedElsewhereAccepted(t *testing.T) {
 	a := newEnv(t, nil)
 	b := a.second()
 	a.register("sam@example.com", testPassword)
-	if err := b.srv.RotateSigningKey(context.Background()); err != nil {
+	if err := b.srv.keys.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	tok := b.loginToken("sam@example.com")

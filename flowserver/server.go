@@ -54,14 +54,6 @@ const flowTTL = 24 * time.Hour
 // maintenance interval (an hour), so a shorter period could not be kept anyway.
 const MinKeyRotation = signing.MaintenanceInterval
 
-// Errors of RemoveSigningKey.
-var (
-	// ErrSigningKeyInUse is returned for the key that currently signs.
-	ErrSigningKeyInUse = signing.ErrInUse
-	// ErrUnknownSigningKey is returned for a key id that does not exist.
-	ErrUnknownSigningKey = signing.ErrUnknown
-)
-
 // rateLimitKeys bounds the memory of each rate limiter.
 const rateLimitKeys = 100_000
 
@@ -218,21 +210,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.httpError(w, http.StatusNotFound, "Not Found")
 	}
-}
-
-// RotateSigningKey makes a new key sign from now on, e.g. after a suspected key compromise.
-// Tokens signed by older keys stay valid until they expire, because the older keys stay
-// published until then; remove a compromised key with RemoveSigningKey (which ends every
-// session token it signed). Other processes on the same database accept the new key at
-// once and sign with it after their next key watch (within a minute).
-func (s *Server) RotateSigningKey(ctx context.Context) error { return s.keys.Rotate(ctx) }
-
-// RemoveSigningKey deletes a replaced key at once: tokens it signed no longer verify here
-// (other processes on the database drop it at their next key watch; relying parties may
-// cache the JWKS for its max-age of 10 minutes). The key that signs cannot be removed; call
-// RotateSigningKey first.
-func (s *Server) RemoveSigningKey(ctx context.Context, kid string) error {
-	return s.keys.Remove(ctx, kid)
 }
 
 // OutboxDepth returns the number of passcode mails waiting to be sent (for metrics and

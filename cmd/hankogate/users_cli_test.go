@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,10 +17,14 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/hankogate/hankogate/flowserver/mail"
+	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/useradmin"
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/softauthn"
 	"github.com/hankogate/hankogate/internal/testbrowser"
+	"github.com/hankogate/hankogate/internal/testsmtp"
+	"github.com/hankogate/hankogate/messages"
 )
 
 // These tests run the users and keys commands of the built binary, as an operator would,
@@ -244,7 +249,10 @@ func TestAdminCommandsOnAFile(t *testing.T) {
 	if out := s.adminDB("keys", "list"); out != "" {
 		t.Errorf("keys of a database no server has opened: %q", out)
 	}
-	// Opening the database as a server creates the first key; the rotation adds the next.
+	// The first rotation creates the first key (as a server's start would), the second the next.
+	if keys := strings.Split(strings.TrimSpace(s.adminDB("keys", "rotate")), "\n"); len(keys) != 1 || !strings.Contains(keys[0], "signs new sessions") {
+		t.Fatalf("keys after the first rotation:\n%s", strings.Join(keys, "\n"))
+	}
 	keys := strings.Split(strings.TrimSpace(s.adminDB("keys", "rotate")), "\n")
 	if len(keys) != 2 || !strings.Contains(keys[0], "signs new sessions") || !strings.Contains(keys[1], "verifies until") {
 		t.Fatalf("keys after a rotation:\n%s", strings.Join(keys, "\n"))
@@ -254,6 +262,50 @@ func TestAdminCommandsOnAFile(t *testing.T) {
 	fails("unknown signing key", "keys", "remove", "no-such-kid", "--db", db)
 	if out := s.adminDB("keys", "remove", older); strings.Contains(out, older) || !strings.Contains(out, newest) {
 		t.Errorf("keys after removing %s:\n%s", older, out)
+	}
+}
+
+// TestAdminCommandsLeaveTheOutbox: a passcode mail is due while every command that works on
+// the database runs (a user asked for a code at that moment). The commands have no mail
+// server and are no server: none may take the mail. It stays queued with its code, and the
+// gateway started afterwards sends it.
+func TestAdminCommandsLeaveTheOutbox(t *testing.T) {
+	s := newSite(t, false)
+	const email, code = "queued@example.com", "402917"
+	s.adminDB("users", "add", email)
+	ctx := context.Background()
+	st, err := store.Open(ctx, s.db())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cat, err := messages.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	queued := mail.Compose(cat, "hankogate", email, mail.TemplateLogin, code, "en", 5*time.Minute)
+	if err := st.Tx(ctx, func(q store.Q) error { return mail.Enqueue(ctx, q, queued, now, now.Add(5*time.Minute)) }); err != nil {
+		t.Fatal(err)
+	}
+
+	export := filepath.Join(t.TempDir(), "users.json")
+	for _, args := range [][]string{
+		{"users", "list"}, {"users", "sessions", email}, {"users", "revoke", email}, {"users", "export", "-o", export},
+		{"keys", "list"}, {"keys", "rotate"}, {"keys", "rotate"},
+	} {
+		s.adminDB(args...)
+	}
+	keys := strings.Split(strings.TrimSpace(s.adminDB("keys", "list")), "\n")
+	s.adminDB("keys", "remove", strings.Fields(keys[len(keys)-1])[0])
+
+	m, err := st.Read().DueMail(ctx, time.Now())
+	if err != nil || m.To != email || m.Code != code {
+		t.Fatalf("the queued mail after the commands: %+v, %v (want it due, with its code)", m, err)
+	}
+	s.start()
+	if got := testsmtp.PasscodeFrom(s.smtp.WaitFor(t, email, gatewaytest.PasscodeTimeout).Body); got != code {
+		t.Fatalf("the gateway sent the code %q, want %q", got, code)
 	}
 }
 
