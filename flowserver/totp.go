@@ -18,8 +18,28 @@ const (
 // Extra keys of the TOTP states.
 const (
 	extraOTPSecret   = "otp_secret"   // the secret offered for enrolment (kept across back)
+	extraOTPImage    = "otp_image"    // the QR code of the offered secret (otpImage)
 	extraOTPEnrolled = "otp_enrolled" // registration: the verified secret, written at success
 )
+
+// otpImage is the QR code drawn for an offered secret. It is kept with the flow so that
+// the enrolment state's later answers (each wrong code) show it without drawing it again.
+type otpImage struct {
+	Secret string `json:"secret"`
+	Source string `json:"source"` // data: URL of the PNG
+}
+
+// Keys of the step's work for an offered secret (engine Once and Outside).
+type (
+	otpSecretDraw struct{}
+	otpImageKey   struct{ secret, issuer, account string }
+)
+
+// drawn is a secret or an image with the error of drawing it.
+type drawn struct {
+	value string
+	err   error
+}
 
 // otpEnrolment is a verified TOTP secret and the step of the code that verified it.
 type otpEnrolment struct {
@@ -37,7 +57,8 @@ func (s *Server) registerTOTP(r *registry) {
 
 	create := r.State("mfa_otp_secret_creation", flowapi.FlowLogin, flowapi.FlowRegistration, flowapi.FlowProfile)
 	create.OnEnter(ensureOTPSecret)
-	create.OnRender(s.otpSecretPayload)
+	create.OnEnter(s.ensureOTPImage)
+	create.OnRender(otpSecretPayload)
 	create.Action(&action{
 		Name:        "otp_code_verify",
 		Description: "Confirm the authenticator app with one of its codes.",
@@ -103,35 +124,60 @@ func continueToOTPAction(shown func(*stepCtx) bool, then ...string) *action {
 
 // ensureOTPSecret draws the secret to offer before the state that leads to enrolment is
 // left, so that going back and forth shows the same secret (the QR code already scanned).
+// The draw is the same in every run of the step, which the image's work is keyed by.
 func ensureOTPSecret(c *stepCtx) error {
 	var secret string
 	if ok, err := c.Extra(extraOTPSecret, &secret); err != nil || ok {
 		return err
 	}
-	secret, err := totp.NewSecret()
-	if err != nil {
-		return err
+	d := c.Once(otpSecretDraw{}, func() any {
+		secret, err := totp.NewSecret()
+		return drawn{secret, err}
+	}).(drawn)
+	if d.err != nil {
+		return d.err
 	}
-	return c.SetExtra(extraOTPSecret, secret)
+	return c.SetExtra(extraOTPSecret, d.value)
 }
 
-// otpSecretPayload shows the secret drawn on entry and its QR code (otpauth URL with the
-// service as issuer and the e-mail as account).
-func (s *Server) otpSecretPayload(c *stepCtx) error {
+// ensureOTPImage draws the QR code of the offered secret (otpauth URL with the service as
+// issuer and the e-mail as account) once per secret, outside the step's transaction:
+// encoding the PNG takes milliseconds of CPU, which must not hold the write lock.
+func (s *Server) ensureOTPImage(c *stepCtx) error {
 	var secret string
 	if _, err := c.Extra(extraOTPSecret, &secret); err != nil {
+		return err
+	}
+	var img otpImage
+	if ok, err := c.Extra(extraOTPImage, &img); err != nil || (ok && img.Secret == secret) {
 		return err
 	}
 	account, err := s.accountName(c, c.Data().UserID)
 	if err != nil {
 		return err
 	}
-	qr, err := totp.QRCode(secret, s.cfg.ServiceName, account)
+	v, err := c.Outside(otpImageKey{secret, s.cfg.ServiceName, account}, func() any {
+		src, err := totp.QRCode(secret, s.cfg.ServiceName, account)
+		return drawn{src, err}
+	})
 	if err != nil {
 		return err
 	}
-	c.SetPayload("otp_secret", secret)
-	c.SetPayload("otp_image_source", qr)
+	d := v.(drawn)
+	if d.err != nil {
+		return d.err
+	}
+	return c.SetExtra(extraOTPImage, otpImage{Secret: secret, Source: d.value})
+}
+
+// otpSecretPayload shows the offered secret and its QR code, as drawn on entry.
+func otpSecretPayload(c *stepCtx) error {
+	var img otpImage
+	if _, err := c.Extra(extraOTPImage, &img); err != nil {
+		return err
+	}
+	c.SetPayload("otp_secret", img.Secret)
+	c.SetPayload("otp_image_source", img.Source)
 	return nil
 }
 
@@ -157,8 +203,10 @@ func (s *Server) verifyOTPEnrolment(c *stepCtx) error {
 		LastUsedStep: step, CreatedAt: c.Now()}); err != nil {
 		return err
 	}
-	if err := c.SetExtra(extraOTPSecret, nil); err != nil {
-		return err
+	for _, key := range []string{extraOTPSecret, extraOTPImage} {
+		if err := c.SetExtra(key, nil); err != nil {
+			return err
+		}
 	}
 	c.NoWayBack()
 	c.Advance()

@@ -159,3 +159,57 @@ func TestMFARequiredAndOff(t *testing.T) {
 	r = off.passwordFirstFactor("vic@example.com", false, nil)
 	off.expect(r, 200, "login_otp")
 }
+
+// TestOTPImageDrawnOutsideTransaction: the QR code of the offered secret (PNG encoding,
+// milliseconds of CPU) is drawn in the work pool, outside the step's transaction, once per
+// secret. With the pool full, the step that shows it waits while other writers go on, and
+// a wrong code, answered with the pool still full, shows the same image without drawing.
+func TestOTPImageDrawnOutsideTransaction(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.registerToChooser("quin@example.com", false)
+	fill := func() {
+		for range cap(e.srv.hashes.slots) {
+			e.srv.hashes.slots <- struct{}{}
+		}
+	}
+	drain := func() {
+		for range cap(e.srv.hashes.slots) {
+			<-e.srv.hashes.slots
+		}
+	}
+	fill()
+	fc := &flowClient{base: e.http.URL, times: &timings{}}
+	type answer struct {
+		resp *flowapi.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := fc.step(&r.resp, "continue_to_otp_secret_creation", nil, "mfa_otp_secret_creation")
+		done <- answer{resp, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the step reach the pool
+	other := e.preflight(flowapi.FlowRegistration)
+	e.expect(e.act(other, "register_login_identifier", map[string]any{"email": "rue@example.com"}), 200, "passcode_confirmation")
+	select {
+	case a := <-done:
+		t.Fatalf("the enrolment state was shown without a pool slot: %v", a.err)
+	default:
+	}
+	drain()
+	a := <-done
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	shown := &result{status: http.StatusOK, resp: *a.resp}
+	secret := otpSecret(t, shown)
+	image := payload(t, shown)["otp_image_source"]
+
+	fill()
+	defer drain()
+	bad := e.act(shown, "otp_code_verify", map[string]any{"otp_code": "000000"})
+	e.expect(bad, 400, "mfa_otp_secret_creation")
+	if otpSecret(t, bad) != secret || payload(t, bad)["otp_image_source"] != image {
+		t.Fatal("a wrong code changed the secret or its image")
+	}
+}
