@@ -33,6 +33,13 @@ func assertingGateway(t testing.TB) (*Gateway, string) {
 // JWKS, ES256 only, audience its own host, issuer the site.
 func upstreamVerify(t *testing.T, gw *Gateway, tok, host string) jwt.MapClaims {
 	t.Helper()
+	return upstreamVerifyAt(t, gw, tok, "http://"+host)
+}
+
+// upstreamVerifyAt is upstreamVerify for the site at origin (scheme://host).
+func upstreamVerifyAt(t *testing.T, gw *Gateway, tok, origin string) jwt.MapClaims {
+	t.Helper()
+	_, host, _ := strings.Cut(origin, "://")
 	w := httptest.NewRecorder()
 	_ = gw.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.hanko/jwks.json", nil), nil)
 	keys, err := session.ParseJWKS(w.Body.Bytes())
@@ -42,7 +49,7 @@ func upstreamVerify(t *testing.T, gw *Gateway, tok, host string) jwt.MapClaims {
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
 		return keys[tk.Header["kid"].(string)], nil
-	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(host), jwt.WithIssuer("http://"+host), jwt.WithExpirationRequired(),
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(host), jwt.WithIssuer(origin), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(gw.now))
 	if err != nil {
 		t.Fatalf("upstream rejects the assertion: %v", err)
@@ -129,4 +136,62 @@ func TestAssertionAllocatesNothingWhenCached(t *testing.T) {
 	if a := testing.Benchmark(BenchmarkAuthenticatedWithAssertion).AllocsPerOp(); a != 0 {
 		t.Fatalf("%d allocations per request with a cached assertion", a)
 	}
+}
+
+// Behind a TLS-terminating proxy the gateway trusts, the assertion names the site the
+// browser addressed (https, the forwarded host), as the upstream expects; from anyone else
+// the forwarded headers count for nothing.
+func TestAssertionSiteBehindTrustedProxy(t *testing.T) {
+	gw, cookie := assertingGateway(t)
+	trusted := true
+	gw.cfg.TrustForwarded = func(*http.Request) bool { return trusted }
+	send := func() string {
+		r := httptest.NewRequest(http.MethodGet, "/app", nil)
+		r.Host = "10.0.0.5:8080"
+		r.Header.Set("Cookie", cookie)
+		r.Header.Set("X-Forwarded-Proto", "https")
+		r.Header.Set("X-Forwarded-Host", "app.test")
+		var tok string
+		if err := gw.ServeHTTP(httptest.NewRecorder(), r, func(_ http.ResponseWriter, r *http.Request) error {
+			tok = r.Header.Get("X-Hanko-Assertion")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	upstreamVerifyAt(t, gw, send(), "https://app.test")
+	trusted = false
+	upstreamVerifyAt(t, gw, send(), "http://10.0.0.5:8080")
+}
+
+// /verify hands an assertion only to a trusted front proxy, for the host it describes: a
+// browser asking /verify itself must not obtain one to carry to an upstream around the
+// gateway.
+func TestVerifyAssertionOnlyForTrustedProxy(t *testing.T) {
+	gw, cookie := assertingGateway(t)
+	trusted := false
+	gw.cfg.TrustedProxy = func(*http.Request) bool { return trusted }
+	ask := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/.hanko/verify", nil)
+		r.Host = "attacker-chosen.test"
+		r.Header.Set("Cookie", cookie)
+		r.Header.Set("X-Forwarded-Uri", "/app")
+		r.Header.Set("X-Forwarded-Proto", "https")
+		r.Header.Set("X-Forwarded-Host", "app.test")
+		w := httptest.NewRecorder()
+		if err := gw.ServeHTTP(w, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := ask(); w.Code != http.StatusOK || w.Header().Get("X-Auth-User-Id") == "" || w.Header().Get("X-Hanko-Assertion") != "" {
+		t.Fatalf("untrusted caller: %d, headers %v", w.Code, w.Header())
+	}
+	trusted = true
+	w := ask()
+	if w.Code != http.StatusOK {
+		t.Fatalf("trusted proxy: %d", w.Code)
+	}
+	upstreamVerifyAt(t, gw, w.Header().Get("X-Hanko-Assertion"), "https://app.test")
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hankogate/hankogate/flowproxy/access"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
 	"github.com/hankogate/hankogate/flowproxy/flowclient"
 	"github.com/hankogate/hankogate/flowproxy/rules"
@@ -409,7 +410,11 @@ func (g *Gateway) applyIdentity(r *http.Request, e *authEntry) {
 	for _, h := range e.headers {
 		r.Header[h.key] = h.value
 	}
-	g.assert(r.Header, e, r.Host, r.TLS != nil)
+	if g.cfg.Assertions != nil {
+		// The site as the browser addressed it, also behind a TLS-terminating proxy.
+		scheme, host := access.Origin(r, g.cfg.TrustForwarded != nil && g.cfg.TrustForwarded(r))
+		g.assert(r.Header, e, host, scheme == "https")
+	}
 	if g.cfg.OnAuthenticated != nil {
 		g.cfg.OnAuthenticated(r, e.identity)
 	}

@@ -111,14 +111,15 @@ func terminal(state string) bool {
 // JavaScript follows its <noscript> refresh to ?nojs=1). With nojs the gateway answers
 // preflight at once. notice is shown on the first page after preflight.
 func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, flow, bearer, rd, notice string, nojs bool) {
-	res, err := g.client.Start(r.Context(), flow, g.relay(r, bearer))
+	rl := g.flowRelay(r, bearer, c.stepUp)
+	res, err := g.client.Start(r.Context(), flow, rl)
 	if err != nil {
 		g.apiFailure(w, r, "start "+flow, err)
 		return
 	}
 	g.keepDeviceToken(w, res)
 	if nojs {
-		if res, err = g.autoSteps(r, flow, bearer, res); err != nil {
+		if res, err = g.autoSteps(r, flow, rl, res); err != nil {
 			g.apiFailure(w, r, "preflight "+flow, err)
 			return
 		}
@@ -132,7 +133,7 @@ func (g *Gateway) startFlow(w http.ResponseWriter, r *http.Request, c pageCtx, f
 
 // answerPreflight answers a stored preflight for a browser without JavaScript.
 func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, bearer string) {
-	res, err := g.autoSteps(r, st.Flow, bearer, &flowclient.Result{Response: st.Resp})
+	res, err := g.autoSteps(r, st.Flow, g.flowRelay(r, bearer, st.StepUp), &flowclient.Result{Response: st.Resp})
 	if err != nil {
 		g.apiFailure(w, r, "preflight "+st.Flow, err)
 		return
@@ -191,7 +192,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 
 // autoSteps answers preflight on the server side, for browsers without JavaScript: no
 // WebAuthn, so no passkey states appear.
-func (g *Gateway) autoSteps(r *http.Request, flow, bearer string, res *flowclient.Result) (*flowclient.Result, error) {
+func (g *Gateway) autoSteps(r *http.Request, flow string, rl flowclient.Relay, res *flowclient.Result) (*flowclient.Result, error) {
 	for i := 0; i < maxAutoSteps && res.Response.Name == flowapi.StatePreflight; i++ {
 		a := res.Response.Actions[capabilitiesAction]
 		if a == nil {
@@ -206,7 +207,7 @@ func (g *Gateway) autoSteps(r *http.Request, flow, bearer string, res *flowclien
 			CSRFToken: res.Response.CSRFToken,
 		}
 		var err error
-		res, err = g.client.Act(r.Context(), flow, a.Href, req, g.relay(r, bearer))
+		res, err = g.client.Act(r.Context(), flow, a.Href, req, rl)
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +304,7 @@ func (g *Gateway) postFlow(w http.ResponseWriter, r *http.Request, flow string) 
 		req.InputData["redirect_to"] = g.callbackURL(r)
 		req.InputData["code_verifier"] = carry.Verifier
 	}
-	res, err := g.client.Act(r.Context(), flow, action.Href, req, g.relay(r, bearer))
+	res, err := g.client.Act(r.Context(), flow, action.Href, req, g.flowRelay(r, bearer, st.StepUp))
 	if err != nil {
 		g.apiFailure(w, r, flow+" "+name, err)
 		return

@@ -53,8 +53,11 @@ type Gateway struct {
 	// assertionKey is the canonical AssertionHeader.
 	assertionKey string
 	identity     *access.HeaderNames
-	attrs        cookies.Attrs
-	names        cookieNames
+	// ownPages matches the prefix and its pages with the public paths' caution, for paths
+	// described to /verify, which an upstream may read differently.
+	ownPages *access.Paths
+	attrs    cookies.Attrs
+	names    cookieNames
 
 	sessionCodec *session.Codec
 	stateCodec   *stateCodec
@@ -168,6 +171,9 @@ func New(cfg Config) (*Gateway, error) {
 		bgSlots:      make(chan struct{}, maxBackgroundChecks),
 	}
 	if g.route, err = g.NewRoute(cfg.Public, cfg.Rules); err != nil {
+		return nil, err
+	}
+	if g.ownPages, err = access.NewPaths([]string{cfg.Prefix, cfg.Prefix + "/*"}); err != nil {
 		return nil, err
 	}
 	return g, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
+	"github.com/hankogate/hankogate/flowproxy/flowclient"
 	"github.com/hankogate/hankogate/flowproxy/rules"
 	"github.com/hankogate/hankogate/flowproxy/view"
 	"github.com/hankogate/hankogate/messages"
@@ -55,6 +56,17 @@ func (g *Gateway) requestedStepUp(r *http.Request, flow string) *stepUp {
 		}
 	}
 	return s
+}
+
+// flowRelay is relay for the calls of a flow that su (nil: none) started. A step-up that
+// asks for a second factor sends no device-trust token: on a trusted device the backend
+// skips the second factor, and the new session could never meet the rule.
+func (g *Gateway) flowRelay(r *http.Request, bearer string, su *stepUp) flowclient.Relay {
+	rl := g.relay(r, bearer)
+	if su.requirement().SecondFactor() {
+		rl.DeviceToken = ""
+	}
+	return rl
 }
 
 // requirement is the parsed requirement; nil for a fresh sign-in with any method.

@@ -89,7 +89,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 		if st.Verifier != "" {
 			in["code_verifier"] = st.Verifier
 		}
-		res, err := g.client.Act(r.Context(), st.Flow, a.Href, flowapi.ActionRequest{InputData: in, CSRFToken: st.Resp.CSRFToken}, g.relay(r, bearer))
+		res, err := g.client.Act(r.Context(), st.Flow, a.Href, flowapi.ActionRequest{InputData: in, CSRFToken: st.Resp.CSRFToken}, g.flowRelay(r, bearer, st.StepUp))
 		if err != nil {
 			g.apiFailure(w, r, st.Flow+" exchange_token", err)
 			return
@@ -105,7 +105,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 			g.startFlow(w, r, c, st.Flow, bearer, st.Return, alert, false)
 			return
 		}
-		res, err := g.client.Act(r.Context(), st.Flow, back.Href, flowapi.ActionRequest{InputData: map[string]any{}, CSRFToken: st.Resp.CSRFToken}, g.relay(r, bearer))
+		res, err := g.client.Act(r.Context(), st.Flow, back.Href, flowapi.ActionRequest{InputData: map[string]any{}, CSRFToken: st.Resp.CSRFToken}, g.flowRelay(r, bearer, st.StepUp))
 		if err != nil {
 			g.apiFailure(w, r, st.Flow+" back", err)
 			return

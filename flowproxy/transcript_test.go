@@ -363,19 +363,29 @@ func TestDeviceTrustCookieRelayed(t *testing.T) {
 	if strings.Contains(dc.Value, want.Value) {
 		t.Fatal("the device token must be sealed, not stored in clear")
 	}
-	var sent string
-	next := fixtures.NewReplayer(load(t, "login_password_no_webauthn"), fixtures.StopAt(2))
-	h.gw.client = flowclient.New("http://hanko.test", flowclient.HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie(flowapi.DeviceTrustCookie); err == nil {
-			sent = c.Value
+	// A step-up that asks for a second factor goes without it: on a trusted device the
+	// backend would skip the second factor and the rule could never be met.
+	for _, c := range []struct{ query, want string }{
+		{"new=1", want.Value},
+		{"new=1&step_up=passkey", want.Value},
+		{"new=1&step_up=mfa", ""},
+		{"new=1&step_up=pwd%20totp", ""},
+		{"new=1&step_up=passkey,security_key", ""},
+	} {
+		var sent string
+		next := fixtures.NewReplayer(load(t, "login_password_no_webauthn"), fixtures.StopAt(2))
+		h.gw.client = flowclient.New("http://hanko.test", flowclient.HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c, err := r.Cookie(flowapi.DeviceTrustCookie); err == nil {
+				sent = c.Value
+			}
+			next.ServeHTTP(w, r)
+		})), time.Second)
+		if p := h.get("/.hanko/login?" + c.query); p.status != http.StatusOK {
+			t.Fatalf("login?%s: %d", c.query, p.status)
 		}
-		next.ServeHTTP(w, r)
-	})), time.Second)
-	if p := h.get("/.hanko/login?new=1"); p.status != http.StatusOK {
-		t.Fatalf("new login: %d", p.status)
-	}
-	if sent != want.Value {
-		t.Fatalf("device token sent %q, want the recorded one", sent)
+		if sent != c.want {
+			t.Errorf("login?%s: device token sent %q, want %q", c.query, sent, c.want)
+		}
 	}
 }
 

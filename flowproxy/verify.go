@@ -34,14 +34,16 @@ const (
 func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 	g := rt.g
 	method, t := http.MethodGet, target{uri: "/", forwarded: true}
-	if g.cfg.TrustedProxy != nil && g.cfg.TrustedProxy(r) {
-		if m := r.Header.Get(headerForwardedMethod); m != "" {
+	trusted := g.cfg.TrustedProxy != nil && g.cfg.TrustedProxy(r)
+	if trusted {
+		// The last values: what the front proxy set, after anything its client sent.
+		if m := access.LastValue(r.Header, headerForwardedMethod); m != "" {
 			method = m
 		}
-		if u := r.Header.Get(headerForwardedURI); u != "" {
-			t.uri = u
+		if u := r.Header.Values(headerForwardedURI); len(u) > 0 && u[len(u)-1] != "" {
+			t.uri = u[len(u)-1] // a URI may hold commas: the whole last line
 		}
-		t.base = forwardedBase(r.Header.Get(headerForwardedProto), r.Header.Get(headerForwardedHost))
+		t.base = forwardedBase(access.LastValue(r.Header, headerForwardedProto), access.LastValue(r.Header, headerForwardedHost))
 	}
 	u, err := url.ParseRequestURI(t.uri)
 	if err != nil || !strings.HasPrefix(t.uri, "/") || strings.HasPrefix(t.uri, "//") || u.Host != "" {
@@ -52,7 +54,6 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 	t.nav = (method == http.MethodGet || method == http.MethodHead) && access.IsNavigation(r)
 	redirect := r.URL.Query().Get("redirect") != "0"
 	w.Header().Set("Cache-Control", "no-store")
-	p := access.CleanPath(u.Path)
 
 	e, verdict := g.authenticate(r)
 	decision := rules.Pass
@@ -62,12 +63,19 @@ func (rt *Route) verify(w http.ResponseWriter, r *http.Request) {
 			for _, hv := range e.headers {
 				h[hv.key] = hv.value
 			}
-			g.assert(h, e, t.host(r), t.https(r))
+			// An assertion only for a front proxy that hands it to its upstream: anyone else
+			// (a browser asking /verify itself) could carry it to an upstream around the
+			// gateway, with an audience of its choosing.
+			if trusted {
+				g.assert(h, e, t.host(r), t.https(r))
+			}
 			w.WriteHeader(http.StatusOK)
 			return
 		}
 	}
-	if rt.public.Match(p) || g.underPrefix(p) {
+	// Public as the upstream will read the raw path (see access.Paths.Match), never for an
+	// untrusted caller, whose request is not described at all.
+	if raw := u.EscapedPath(); trusted && (rt.public.Match(raw) || g.ownPages.Match(raw)) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -112,7 +120,8 @@ func forwardedBase(proto, host string) string {
 	return proto + "://" + host
 }
 
-// underPrefix reports whether a cleaned path is one of the gateway's own pages.
+// underPrefix reports whether a cleaned path is one of the gateway's own pages (see
+// ownPages for a path as an upstream may read it).
 func (g *Gateway) underPrefix(p string) bool {
 	return strings.HasPrefix(p, g.cfg.Prefix) && (len(p) == len(g.cfg.Prefix) || p[len(g.cfg.Prefix)] == '/')
 }

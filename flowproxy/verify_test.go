@@ -17,6 +17,10 @@ func TestVerify(t *testing.T) {
 	open := route(t, gw, rules.Config{})
 	admins := route(t, gw, rules.Config{Allow: []rules.Match{{Kind: rules.KindDomains, Values: []string{"example.org"}}}})
 	stepUp := route(t, gw, rules.Config{RequireAMR: [][]string{{"passkey"}}})
+	everything, err := gw.NewRoute([]string{"/*"}, rules.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const browser, api = "text/html,application/xhtml+xml", "application/json"
 
 	type result struct {
@@ -51,6 +55,24 @@ func TestVerify(t *testing.T) {
 		{"step-up api", stepUp, "", "GET", "/admin", api, true, false, result{status: 401, body: "step_up_required"}},
 		{"step-up browser", stepUp, "", "GET", "/admin", browser, true, false,
 			result{status: 302, location: "https://app.test/.hanko/login?new=1&rd=%2Fadmin&step_up=passkey"}},
+		{"untrusted never public, even with / public", everything, "", "GET", "/", api, false, true, result{status: 401}},
+		{"public / for a trusted proxy", everything, "", "GET", "/admin", api, false, false, result{status: 200}},
+	}
+	// Paths that look public or like the gateway's pages only to a reader that decodes or
+	// resolves them: the upstream may read them as /admin (as the gateway itself decides).
+	for _, uri := range []string{
+		"/admin/../public/x", "/admin/%2e%2e/public/x", "/admin/.%2e/public/x", "/admin//../public/x",
+		"/admin%2f..%2fpublic/x", "/admin/..%2fpublic/x", "/public/..;/admin", "/public/%2e%2e/admin",
+		"/admin/..%5cpublic/x", "/admin/..%2f.hanko/login", "/admin/%2e%2e/.hanko/login", "/.hanko/..;/admin",
+	} {
+		cases = append(cases, struct {
+			name                string
+			rt                  *Route
+			query               string
+			method, uri, accept string
+			session, untrusted  bool
+			want                result
+		}{"hostile " + uri, open, "", "GET", uri, api, false, false, result{status: 401}})
 	}
 	for _, c := range cases {
 		trusted = !c.untrusted

@@ -20,18 +20,19 @@ func Origin(r *http.Request, forwarded bool) (scheme, host string) {
 	if !forwarded {
 		return scheme, host
 	}
-	switch p := strings.ToLower(lastValue(r.Header, "X-Forwarded-Proto")); p {
+	switch p := strings.ToLower(LastValue(r.Header, "X-Forwarded-Proto")); p {
 	case "http", "https":
 		scheme = p
 	}
-	if h := lastValue(r.Header, "X-Forwarded-Host"); h != "" && httpguts.ValidHostHeader(h) {
+	if h := LastValue(r.Header, "X-Forwarded-Host"); h != "" && httpguts.ValidHostHeader(h) {
 		host = h
 	}
 	return scheme, host
 }
 
-// lastValue is the last comma-separated element of the header's last line.
-func lastValue(h http.Header, name string) string {
+// LastValue is the last comma-separated element of the header's last line: what the
+// nearest proxy put there, not what its client sent.
+func LastValue(h http.Header, name string) string {
 	lines := h.Values(name)
 	if len(lines) == 0 {
 		return ""

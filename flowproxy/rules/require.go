@@ -121,6 +121,19 @@ func ParseRequirement(s string) (Requirement, error) {
 	return compileRequirement(lines)
 }
 
+// SecondFactor reports whether some line can only be met, or is met, by a second factor
+// (mfa, totp, security_key): the sign-in must then go through the second factor.
+func (q Requirement) SecondFactor() bool {
+	for _, line := range q {
+		for _, m := range line {
+			if m == MethodMFA || m == AMRTOTP || m == AMRSecurityKey {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // FirstFactors are the first sign-in methods (AMRPasskey, AMRPassword, AMRPasscode,
 // AMRExternal) that can end in a session meeting the requirement. A line that a second
 // factor can meet leaves every first factor open, since which second factors a user has is

@@ -160,7 +160,7 @@ func (r *Rules) Check(s *Subject, now time.Time) Decision {
 		return Pass
 	}
 	for i := range r.deny {
-		if r.deny[i].match(s) {
+		if r.deny[i].refuses(s) {
 			return Forbidden
 		}
 	}
@@ -190,7 +190,7 @@ func (r *Rules) Check(s *Subject, now time.Time) Decision {
 // allow line matched).
 func (r *Rules) Refusal(s *Subject) string {
 	for i := range r.deny {
-		if m := &r.deny[i]; m.match(s) {
+		if m := &r.deny[i]; m.refuses(s) {
 			if m.kind == KindClaim {
 				return "deny claim " + m.claim
 			}
@@ -269,6 +269,23 @@ func compileMatch(m Match) (matcher, error) {
 		errs = append(errs, fmt.Errorf("unknown kind (want %s, %s, %s or %s)", KindEmails, KindDomains, KindUsers, KindClaim))
 	}
 	return cm, errors.Join(errs...)
+}
+
+// refuses reports whether a deny line refuses s: when it matches, and when it cannot tell
+// (no verified address for an e-mail or domain line, no user id for a users line): a
+// denied user must not pass by having an unverified address.
+func (m *matcher) refuses(s *Subject) bool {
+	switch m.kind {
+	case KindEmails, KindDomains:
+		if s.Email == "" {
+			return true
+		}
+	case KindUsers:
+		if s.UserID == "" {
+			return true
+		}
+	}
+	return m.match(s)
 }
 
 func (m *matcher) match(s *Subject) bool {

@@ -97,10 +97,26 @@ func TestCheck(t *testing.T) {
 	if none.Check(s, now) != Pass {
 		t.Error("nil rules must pass")
 	}
-	// Without a verified address e-mail and domain rules never match, in allow or deny.
-	unverified := subject(t, `{"sub":"u","email":{"address":"alice@example.com","is_primary":true,"is_verified":false}}`)
-	if compile(t, Config{Allow: []Match{{Kind: KindDomains, Values: []string{"example.com"}}}}).Check(unverified, now) != Forbidden {
-		t.Error("unverified address allowed by domain")
+	// Without a verified address e-mail and domain rules cannot tell: allow lines never
+	// match, deny lines refuse (a denied user must not pass on an unverified address).
+	unverified := subject(t, `{"sub":"u","email":{"address":"mallory@example.com","is_primary":true,"is_verified":false}}`)
+	for _, c := range []struct {
+		cfg  Config
+		want Decision
+	}{
+		{Config{Allow: []Match{{Kind: KindDomains, Values: []string{"example.com"}}}}, Forbidden},
+		{Config{Deny: []Match{{Kind: KindEmails, Values: []string{"mallory@example.com"}}}}, Forbidden},
+		{Config{Deny: []Match{{Kind: KindDomains, Values: []string{"evil.example"}}}}, Forbidden},
+		{Config{Deny: []Match{{Kind: KindUsers, Values: []string{"x"}}}}, Pass},
+		{Config{Deny: []Match{{Kind: KindClaim, Claim: "role", Values: []string{"guest"}}}}, Pass},
+	} {
+		r := compile(t, c.cfg)
+		if got := r.Check(unverified, now); got != c.want {
+			t.Errorf("unverified address, %+v: %v, want %v", c.cfg, got, c.want)
+		}
+	}
+	if got := compile(t, Config{Deny: []Match{{Kind: KindUsers, Values: []string{"x"}}}}).Check(subject(t, `{"amr":["pwd"]}`), now); got != Forbidden {
+		t.Errorf("no user id, deny users: %v, want forbidden", got)
 	}
 	// Unknown sign-in time fails max_age closed.
 	if compile(t, Config{MaxAge: time.Hour}).Check(subject(t, `{"sub":"u"}`), now) != StepUp {
@@ -141,6 +157,11 @@ func TestRequirementRoundTripAndFirstFactors(t *testing.T) {
 	}
 	if ff := (Requirement{{"ext:github"}}).FirstFactors(); len(ff) != 1 || !ff[AMRExternal] {
 		t.Errorf("ext: %v", ff)
+	}
+	for q, want := range map[string]bool{"passkey": false, "pwd passkey,otp": false, "mfa": true, "passkey,totp": true, "pwd security_key": true} {
+		if r, _ := ParseRequirement(q); r.SecondFactor() != want {
+			t.Errorf("%q: SecondFactor %v, want %v", q, !want, want)
+		}
 	}
 	if !(Requirement{{"ext"}}).Satisfied([]string{"ext:github"}) || (Requirement{{"ext:google"}}).Satisfied([]string{"ext:github"}) {
 		t.Error("ext matching")

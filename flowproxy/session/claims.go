@@ -37,7 +37,7 @@ func PayloadClaims(token string) (Claims, error) {
 }
 
 // String returns claim name as it should appear in a header: strings as is, numbers as
-// issued, lists comma-joined, and for Hanko's email object its address. Other objects are
+// issued, lists comma-joined, and for Hanko's email object its address when verified. Other objects are
 // JSON. Missing or null claims give "".
 func (c Claims) String(name string) string {
 	return claimString(c[name], name == "email")
@@ -68,9 +68,11 @@ func claimString(v any, email bool) string {
 		return strings.Join(parts, ",")
 	case map[string]any:
 		if email {
-			if a, ok := t["address"].(string); ok {
+			// An address the user never proved to own must not reach an upstream as theirs.
+			if a, ok := t["address"].(string); ok && t["is_verified"] == true {
 				return a
 			}
+			return ""
 		}
 		b, err := json.Marshal(t)
 		if err != nil {

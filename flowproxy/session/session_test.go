@@ -58,7 +58,7 @@ func TestCodecRoundTripRotationTamperExpiry(t *testing.T) {
 }
 
 func TestClaimsString(t *testing.T) {
-	c, err := PayloadClaims(unsignedToken(t, `{"sub":"u","amr":["pwd","totp"],"email":{"address":"a@b.c","is_primary":true},"exp":1795669482,"n":1.5,"b":true,"o":{"k":"v"},"username":"eve"}`))
+	c, err := PayloadClaims(unsignedToken(t, `{"sub":"u","amr":["pwd","totp"],"email":{"address":"a@b.c","is_primary":true,"is_verified":true},"exp":1795669482,"n":1.5,"b":true,"o":{"k":"v"},"username":"eve"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +67,13 @@ func TestClaimsString(t *testing.T) {
 	for k, w := range want {
 		if got := c.String(k); got != w {
 			t.Errorf("String(%s) = %q, want %q", k, got, w)
+		}
+	}
+	// An address never proven to be the user's is no identity.
+	for _, em := range []string{`{"address":"x@y.z","is_primary":true,"is_verified":false}`, `{"address":"x@y.z","is_primary":true}`} {
+		u, err := PayloadClaims(unsignedToken(t, `{"email":`+em+`}`))
+		if err != nil || u.String("email") != "" {
+			t.Errorf("unverified %s: String(email) = %q, %v", em, u.String("email"), err)
 		}
 	}
 	if c.Expiry() != 1795669482 {
