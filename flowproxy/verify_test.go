@@ -29,14 +29,15 @@ func TestVerify(t *testing.T) {
 		header   string // X-Auth-User-Id
 		body     string
 	}
-	cases := []struct {
+	type verifyCase struct {
 		name                string
 		rt                  *Route
 		query               string
 		method, uri, accept string
 		session, untrusted  bool
 		want                result
-	}{
+	}
+	cases := []verifyCase{
 		{"session", open, "", "GET", "/app/x", api, true, false, result{status: 200, header: "set"}},
 		{"session browser post", open, "", "POST", "/app/x", browser, true, false, result{status: 200, header: "set"}},
 		{"no session api", open, "", "GET", "/app/x", api, false, false, result{status: 401, body: `"login":"https://app.test/.hanko/login"`}},
@@ -65,14 +66,7 @@ func TestVerify(t *testing.T) {
 		"/admin%2f..%2fpublic/x", "/admin/..%2fpublic/x", "/public/..;/admin", "/public/%2e%2e/admin",
 		"/admin/..%5cpublic/x", "/admin/..%2f.hanko/login", "/admin/%2e%2e/.hanko/login", "/.hanko/..;/admin",
 	} {
-		cases = append(cases, struct {
-			name                string
-			rt                  *Route
-			query               string
-			method, uri, accept string
-			session, untrusted  bool
-			want                result
-		}{"hostile " + uri, open, "", "GET", uri, api, false, false, result{status: 401}})
+		cases = append(cases, verifyCase{"hostile " + uri, open, "", "GET", uri, api, false, false, result{status: 401}})
 	}
 	for _, c := range cases {
 		trusted = !c.untrusted
