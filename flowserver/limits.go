@@ -49,11 +49,27 @@ type attemptCap struct {
 	window time.Duration
 }
 
-// capped reports whether key has used up cap; then the step answers 429 with payloadKey
-// telling the seconds until the window ends.
+// knownClientTTL is how long a network the user signed in from stays exempt from the
+// per-address caps (see capped).
+const knownClientTTL = 30 * 24 * time.Hour
+
+// capped reports whether key (an address, or a user id for otpCap) has used up cap; then
+// the step answers 429 with payloadKey telling the seconds until the window ends. A client
+// on a network the user signed in from within knownClientTTL is never capped: strangers
+// can fill an address's caps from anywhere and keep renewing them, which would otherwise
+// keep its owner out for as long as they like (with passcodes the only way in). Such a
+// client is still bound by the per-IP limits and the per-flow count of wrong codes.
 func (c *stepCtx) capped(cp attemptCap, key, payloadKey string) (bool, error) {
 	n, end, err := c.Q().Attempts(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
 	if err != nil || n < cp.limit {
+		return false, err
+	}
+	userID, address := "", key
+	if cp.kind == otpCap.kind {
+		userID, address = key, ""
+	}
+	known, err := c.Q().KnownClient(c.Context(), userID, address, ratelimit.Key(clientIP(c.Request())), c.Now().Add(-knownClientTTL))
+	if err != nil || known {
 		return false, err
 	}
 	c.SetPayload(payloadKey, int(math.Ceil(end.Sub(c.Now()).Seconds())))

@@ -195,3 +195,48 @@ func TestChecksLimitedPerIP(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownClientNotHeldByStrangersCaps: strangers on rotating IPs can fill an address's
+// caps and renew them window after window. With passcodes the only way in, that would keep
+// the owner out for good; on a network the owner signed in from recently they still get a
+// passcode and sign in, while a new network waits for the window as before.
+func TestKnownClientNotHeldByStrangersCaps(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Password = false; c.MFA = MFAOff })
+	const email, home = "olga@example.com", "198.51.100.20"
+	start := func(flow, ip string) *result {
+		r := e.do(http.MethodPost, "/"+flow, "", nil, from(ip))
+		return e.actWith(r, "register_client_capabilities", map[string]any{"webauthn_available": false}, from(ip))
+	}
+	r := e.actWith(start("registration", home), "register_login_identifier", map[string]any{"email": email}, from(home))
+	r = e.actWith(r, "verify_passcode", map[string]any{"code": e.mail.last(t, email).Code}, from(home))
+	e.expect(r, 200, flowapi.StateSuccess)
+	login := func(ip string) *result {
+		return e.actWith(start("login", ip), "continue_with_login_identifier", map[string]any{"email": email}, from(ip))
+	}
+	// Strangers, each from its own address, start logins until the address's mails are
+	// used up (the owner's registration mail counts too), guessing once in each.
+	strangers := func(round int) {
+		for i := 1; ; i++ {
+			ip := fmt.Sprintf("203.0.%d.%d", round, i)
+			r := login(ip)
+			if r.status == http.StatusTooManyRequests {
+				return
+			}
+			e.expect(r, 200, "passcode_confirmation")
+			e.expect(e.actWith(r, "verify_passcode", map[string]any{"code": wrongCode(e.mail.last(t, email).Code)}, from(ip)), 400, "passcode_confirmation")
+			if i > mailCap.limit {
+				t.Fatal("the address's mails were never capped")
+			}
+		}
+	}
+	strangers(1)
+	e.expect(login("192.0.2.7"), 429, "passcode_confirmation") // a new network waits
+	r = login(home)
+	e.expect(r, 200, "passcode_confirmation")
+	e.expect(e.actWith(r, "verify_passcode", map[string]any{"code": e.mail.last(t, email).Code}, from(home)), 200, flowapi.StateSuccess)
+
+	// A network not seen for longer than knownClientTTL is a stranger's again.
+	e.clock.advance(knownClientTTL + time.Minute)
+	strangers(2)
+	e.expect(login(home), 429, "passcode_confirmation")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/flowserver/ratelimit"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 )
@@ -82,6 +83,9 @@ func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (
 	err = c.Q().CreateSession(c.Context(), &store.Session{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: si.expiresAt,
 		LastUsed: now, IPAddress: clientIP(c.Request()), UserAgent: c.Request().UserAgent()}, sessionLimit)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.Q().RememberClient(c.Context(), userID, ratelimit.Key(clientIP(c.Request())), now, now.Add(-knownClientTTL)); err != nil {
 		return nil, err
 	}
 	c.AfterCommit(func() error {
