@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/hankogate/hankogate/messages"
 )
 
 // passkeyRegistrationSteps register email with a password and a passkey (no MFA).
@@ -78,7 +80,8 @@ func TestPasskey(t *testing.T) {
 }
 
 // TestPasskeyCancelled: a passkey prompt that fails (user verification refused) leaves a
-// message and a usable page: back, then the password still works.
+// message and a usable page, in the page's language (the German page shows the German
+// catalogue's message and retry label): back, then the password still works.
 func TestPasskeyCancelled(t *testing.T) {
 	gw := startGateway(t, gatewayOptions{})
 	b := newBrowser(t, gw, true)
@@ -100,6 +103,21 @@ func TestPasskeyCancelled(t *testing.T) {
 	}
 	if !b.visible("webauthn_verify_assertion_response") {
 		t.Error("no retry button after the cancelled prompt")
+	}
+
+	cat, err := messages.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := cat.Messages("de")
+	b.open("/.hanko/login?lang=de") // the same state again, and the prompt fails again
+	b.waitState("login_passkey")
+	b.do("wait for the German passkey message", chromedp.WaitVisible(chromedp.CSS("#passkey-message")))
+	if msg, want := b.text("#passkey-message"), de.T("passkey.cancelled"); msg != want {
+		t.Errorf("message on the German page: %q, want %q", msg, want)
+	}
+	if label, want := b.text(formSel("webauthn_verify_assertion_response")+" button"), de.T("link.try_again"); label != want {
+		t.Errorf("retry button on the German page: %q, want %q", label, want)
 	}
 	if !b.visible("back") {
 		t.Fatal("no way back after the cancelled prompt")

@@ -35,7 +35,7 @@ func TestBuiltinCataloguesComplete(t *testing.T) {
 }
 
 // keyLiteral matches a catalogue key written out in Go code or a template.
-var keyLiteral = regexp.MustCompile(`"((?:site|state|wait|form|input_error|action|item|error_page|link|list|logout|layout|method|otp|profile|notice|page|mail|provider_error|error|input)\.[a-z0-9_./]*[a-z0-9_])"`)
+var keyLiteral = regexp.MustCompile(`"((?:site|state|wait|form|input_error|action|item|error_page|link|list|logout|layout|method|otp|profile|notice|page|mail|provider_error|error|input|passkey)\.[a-z0-9_./]*[a-z0-9_])"`)
 
 // Every key the code or the templates name literally is in English (keys built at run
 // time from API names fall back to API text by design).

@@ -13,6 +13,10 @@
  *   <form data-action="ACTION" data-needs-js hidden>
  *     <input type="hidden" name="assertion_response|public_key" data-webauthn>
  *                                               filled with the credential JSON, then posted
+ *   <div id="passkey-texts" data-cancelled="..." data-exists="..." data-unsupported="..."
+ *        data-origin="..." data-failed="..." data-retry="...">
+ *                                               every text the script shows, in the page's
+ *                                               language (from the message catalogue)
  */
 (function () {
   "use strict";
@@ -47,13 +51,13 @@
 
   // --- messages -------------------------------------------------------------------------
 
-  var messages = {
-    cancelled: "The passkey prompt was closed or timed out. You can try again, or choose another way to continue.",
-    exists: "This device already holds a passkey for your account.",
-    unsupported: "This browser cannot use passkeys. Please choose another way to continue.",
-    security: "Passkeys cannot be used on this address (the site's passkey settings do not match it).",
-    failed: "The passkey could not be used. You can try again, or choose another way to continue."
-  };
+  // text returns one of the page's texts for the script ("" if the page has none). The
+  // script keeps no texts of its own: a copy here would show English on every other
+  // language's page and ignore the operator's catalogue.
+  function text(name) {
+    var texts = document.getElementById("passkey-texts");
+    return (texts && texts.getAttribute("data-" + name)) || "";
+  }
 
   function clearMessage() {
     var box = document.getElementById("passkey-message");
@@ -62,7 +66,12 @@
     }
   }
 
-  function showMessage(text) {
+  // showMessage puts message above the page's forms; a page without the texts (a custom
+  // layout that dropped them) shows none rather than an empty alert.
+  function showMessage(message) {
+    if (!message) {
+      return;
+    }
     var box = document.getElementById("passkey-message");
     if (!box) {
       box = document.createElement("p");
@@ -76,22 +85,22 @@
         main.appendChild(box);
       }
     }
-    box.textContent = text;
+    box.textContent = message;
   }
 
   function messageFor(err) {
     switch (err && err.name) {
       case "NotAllowedError":
       case "AbortError":
-        return messages.cancelled;
+        return text("cancelled");
       case "InvalidStateError":
-        return messages.exists;
+        return text("exists");
       case "NotSupportedError":
-        return messages.unsupported;
+        return text("unsupported");
       case "SecurityError":
-        return messages.security;
+        return text("origin");
     }
-    return messages.failed;
+    return text("failed");
   }
 
   // --- base64url and option decoding (fallback for browsers without the JSON helpers) ------
@@ -284,7 +293,7 @@
       showMessage(messageFor(err));
       var button = form.querySelector("button");
       if (button) {
-        button.textContent = "Try again";
+        button.textContent = text("retry") || button.textContent;
         button.focus();
       }
     });
@@ -325,12 +334,12 @@
     var form = opts && formFor(action);
     if (!opts || !form) {
       if (document.querySelector("form[data-needs-js]") && !webauthnSupported()) {
-        showMessage(messages.unsupported);
+        showMessage(text("unsupported"));
       }
       return;
     }
     if (!webauthnSupported()) {
-      showMessage(messages.unsupported);
+      showMessage(text("unsupported"));
       return;
     }
     if (state === "login_init") {
