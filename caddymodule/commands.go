@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -389,12 +390,26 @@ func cmdImport(c *cobra.Command, _ []string, db *dbTarget) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	st, err := db.open(c.Context(), true)
+	cfg, err := db.serverConfig()
+	if err != nil {
+		return err
+	}
+	path, dry := cfg.DBPath, flagBool(c, "dry-run")
+	if _, err := os.Stat(path); dry && errors.Is(err, fs.ErrNotExist) {
+		// A dry run creates nothing: without a database the users are checked against an
+		// empty one that is thrown away.
+		tmp, err := os.MkdirTemp("", "hankogate-dry-run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		path = filepath.Join(tmp, "users.db")
+	}
+	st, err := openDB(c.Context(), path, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	dry := flagBool(c, "dry-run")
 	sum, err := transfer.Import(c.Context(), st, entries, dry, time.Now().UTC())
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
