@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 )
 
 // String returns n characters drawn uniformly from alphabet.
@@ -54,6 +55,12 @@ func IsUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// IsUUID4 reports whether s is a version 4 UUID of RFC 4122's variant (as UUID makes) in
+// canonical text form (any case).
+func IsUUID4(s string) bool {
+	return IsUUID(s) && s[14] == '4' && strings.ContainsRune("89abAB", rune(s[19]))
 }
 
 // Equal compares two secrets in constant time.

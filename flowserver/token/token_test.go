@@ -7,7 +7,7 @@ import (
 
 func TestUUIDAndIsUUID(t *testing.T) {
 	id, err := UUID()
-	if err != nil || !IsUUID(id) || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) {
+	if err != nil || !IsUUID4(id) {
 		t.Fatalf("UUID() = %q, %v: want a version 4, variant 1 UUID", id, err)
 	}
 	for s, want := range map[string]bool{
@@ -20,6 +20,18 @@ func TestUUIDAndIsUUID(t *testing.T) {
 	} {
 		if IsUUID(s) != want {
 			t.Errorf("IsUUID(%q) = %v, want %v", s, !want, want)
+		}
+	}
+	for s, want := range map[string]bool{
+		"0ECB5E2C-4A5B-4C3D-BE9F-0123456789AB": true,
+		"0ecb5e2c-4a5b-4c3d-8e9f-0123456789ab": true,
+		"ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4": false, // version 1
+		"0ecb5e2c-4a5b-4c3d-ce9f-0123456789ab": false, // Microsoft's variant
+		"00000000-0000-0000-0000-000000000000": false,
+		"0ecb5e2c-4a5b-4c3d-8e9f-0123456789ag": false,
+	} {
+		if IsUUID4(s) != want {
+			t.Errorf("IsUUID4(%q) = %v, want %v", s, !want, want)
 		}
 	}
 }

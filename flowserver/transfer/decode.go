@@ -189,8 +189,11 @@ func (d decoder) entry(n *node, path string) Entry {
 	if v, ok := present(m, "user_id"); ok {
 		e.at.userID = d.pos.line(v.off)
 		if s, ok := d.str(v, path+".user_id"); ok {
-			if !token.IsUUID(s) {
+			switch {
+			case !token.IsUUID(s):
 				d.add(v, path+".user_id", "%q is not a UUID", s)
+			case !token.IsUUID4(s):
+				d.add(v, path+".user_id", "%q is not a version 4 UUID: Hanko takes no other user ids, so this user could never move on to Hanko", s)
 			}
 			e.UserID = strings.ToLower(s)
 		}
@@ -276,8 +279,9 @@ func (d decoder) emails(n *node, path string) ([]Email, []int) {
 func (d decoder) password(n *node, path string) *Password {
 	hash, created, updated, ok := d.timedSecret(n, path, "password", func(s string) bool {
 		_, err := bcrypt.Cost([]byte(s))
-		return err == nil
-	}, "is not a bcrypt hash such as $2a$12$… (clear passwords cannot be imported)")
+		_, known := hankoHash(s)
+		return err == nil && known
+	}, "is not a bcrypt hash of version $2a$, $2b$ or $2y$ such as $2a$12$… (clear passwords cannot be imported)")
 	if !ok {
 		return nil
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/flowserver/token"
 )
 
 // Export reads every user from one consistent snapshot of the database (writers go on
@@ -43,7 +45,8 @@ func exportUser(ctx context.Context, q store.Q, u *store.User) (Entry, error) {
 	}
 	switch pw, err := q.GetPassword(ctx, u.ID); {
 	case err == nil:
-		e.Password = &Password{Password: pw.Hash, CreatedAt: utc(pw.CreatedAt), UpdatedAt: utc(pw.UpdatedAt)}
+		hash, _ := hankoHash(pw.Hash) // import takes no other versions
+		e.Password = &Password{Password: hash, CreatedAt: utc(pw.CreatedAt), UpdatedAt: utc(pw.UpdatedAt)}
 	case !errors.Is(err, store.ErrNotFound):
 		return e, err
 	}
@@ -71,7 +74,11 @@ func exportCredential(c *store.Credential) Credential {
 		UpdatedAt: utc(c.UpdatedAt), Transports: c.Transports, BackupEligible: c.BackupEligible,
 		BackupState: c.BackupState, MFAOnly: c.MFAOnly,
 	}
-	if out.AAGUID == "" {
+	// Hanko's importer refuses the whole file for an AAGUID that is not a version 4 UUID,
+	// and some authenticators have others (Google Password Manager's is version 1). The
+	// AAGUID only names the authenticator's model (shown beside the passkey); signing in
+	// never uses it, so such a one travels as the all-zero "unknown" AAGUID.
+	if !token.IsUUID4(out.AAGUID) {
 		out.AAGUID = zeroUUID
 	}
 	if out.Transports == nil {
@@ -88,6 +95,22 @@ func exportCredential(c *store.Credential) Credential {
 		out.UserHandle = &handle
 	}
 	return out
+}
+
+// hankoHash returns a bcrypt hash as Hanko's importer takes it, which wants the prefix
+// $2a$; ok is false (and the hash unchanged) for a version the backend does not verify.
+// $2b$ (OpenBSD) and $2y$ (crypt_blowfish, PHP) name the same algorithm as $2a$ and give
+// the same digest; Go's bcrypt, with which this backend and Hanko verify, ignores the
+// letter. $2x$ marks crypt_blowfish's old sign-extension bug and the letterless $2$
+// predates $2a$: both digest differently.
+func hankoHash(hash string) (_ string, ok bool) {
+	switch {
+	case strings.HasPrefix(hash, "$2a$"):
+		return hash, true
+	case strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		return "$2a$" + hash[len("$2b$"):], true
+	}
+	return hash, false
 }
 
 func utc(t time.Time) *time.Time {

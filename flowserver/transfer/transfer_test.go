@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/transfer"
@@ -295,5 +298,106 @@ func TestConflictsWriteNothing(t *testing.T) {
 	}
 	if n := userCount(t, st); n != 3 {
 		t.Errorf("%d users after a dry run", n)
+	}
+}
+
+// Hashes of the same password made by libxcrypt (crypt_blowfish): $2b$ (OpenBSD's name) and
+// $2y$ (PHP's) name the same algorithm as $2a$ and give the same digest; $2x$ marks hashes
+// of crypt_blowfish's old sign-extension bug, which differ for non-ASCII passwords.
+const (
+	xcryptPassword = "grüße aus Köln"
+	xcrypt2b       = "$2b$04$Ro0CUfOqk6cXEKf3dyaM7O5dtcu6nNu.6lsED/BR78wP1WafkUGgG"
+	xcrypt2y       = "$2y$04$Ro0CUfOqk6cXEKf3dyaM7O5dtcu6nNu.6lsED/BR78wP1WafkUGgG"
+	xcrypt2x       = "$2x$04$Ro0CUfOqk6cXEKf3dyaM7OAj2zyA8O7ZRP8M6KyXeRsfQYNIIoKC2"
+)
+
+// credentialJSON is a passkey of the format with the given id and AAGUID.
+func credentialJSON(id, aaguid string) string {
+	return `{"id": "` + id + `", "name": null,
+    "public_key": "pQECAyYgASFYIMNmz5eebEK6hmJEwiD1KxRNolyG61zZ2SIyVq3B9D1GIlggGhi5Or2_0DDiB2zwJyNvEp9QIKnlEIPv2W8GnLwJHUU",
+    "attestation_type": "none", "aaguid": "` + aaguid + `", "sign_count": 0,
+    "last_used_at": null, "created_at": null, "updated_at": null, "transports": [],
+    "backup_eligible": true, "backup_state": true, "mfa_only": false, "user_handle": null}`
+}
+
+var uuid4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// hankoRefuses lists what of a document Hanko's `hanko user import` refuses (and with it the
+// whole file): it wants user ids and AAGUIDs as lower-case version 4 UUIDs (an all-zero
+// AAGUID counts as absent) and password hashes that begin with $2a$.
+func hankoRefuses(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var users []transfer.Entry
+	if err := json.Unmarshal(doc, &users); err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	for _, u := range users {
+		if u.UserID != "" && !uuid4.MatchString(u.UserID) {
+			refused = append(refused, "user_id "+u.UserID)
+		}
+		if u.Password != nil && !strings.HasPrefix(u.Password.Password, "$2a$") {
+			refused = append(refused, "password "+u.Password.Password)
+		}
+		for _, c := range u.WebauthnCredentials {
+			if c.AAGUID != "00000000-0000-0000-0000-000000000000" && !uuid4.MatchString(c.AAGUID) {
+				refused = append(refused, "aaguid "+c.AAGUID)
+			}
+		}
+	}
+	return refused
+}
+
+// TestExportIsAcceptedByHanko: what the embedded backend holds (hashes by other bcrypt
+// implementations, AAGUIDs of authenticators that are not version 4 UUIDs) exports as a
+// document Hanko imports, and the passwords still verify.
+func TestExportIsAcceptedByHanko(t *testing.T) {
+	const googlePasswordManager, windowsHello = "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", "08987058-cadc-4b81-b6e1-30de50dcbe96"
+	st := openStore(t)
+	mustImport(t, st, []byte(`[
+  {"user_id": "3d1f1c39-8a4e-4d7b-9f0e-5b6a7c8d9e01", "username": "bea",
+   "password": {"password": "`+xcrypt2b+`"},
+   "webauthn_credentials": [`+credentialJSON("Z3BtLWNyZWRlbnRpYWw", googlePasswordManager)+`]},
+  {"user_id": "3d1f1c39-8a4e-4d7b-9f0e-5b6a7c8d9e02", "username": "cem",
+   "password": {"password": "`+xcrypt2y+`"},
+   "webauthn_credentials": [`+credentialJSON("aGVsbG8tY3JlZGVudGlhbA", windowsHello)+`]}
+]`))
+	doc := export(t, st)
+	if refused := hankoRefuses(t, doc); len(refused) > 0 {
+		t.Fatalf("Hanko would refuse the export for %v:\n%s", refused, doc)
+	}
+	var users []transfer.Entry
+	if err := json.Unmarshal(doc, &users); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := bcrypt.CompareHashAndPassword([]byte(u.Password.Password), []byte(xcryptPassword)); err != nil {
+			t.Errorf("%s: the exported hash %s does not verify the password: %v", u.Username, u.Password.Password, err)
+		}
+	}
+	if a, b := users[0].WebauthnCredentials[0].AAGUID, users[1].WebauthnCredentials[0].AAGUID; a != "00000000-0000-0000-0000-000000000000" || b != windowsHello {
+		t.Errorf("exported AAGUIDs %s and %s, want the unknown one and %s", a, b, windowsHello)
+	}
+}
+
+// TestImportRefusesWhatHankoCannotTake: a user id that is not a version 4 UUID could never
+// move on to Hanko, and a $2x$ hash (or one without the minor version) is not the algorithm
+// the backend verifies: both are refused with their lines.
+func TestImportRefusesWhatHankoCannotTake(t *testing.T) {
+	lines, msg := problemLines(t, `[
+  {"user_id": "7f0b6a0e-5d2c-1c8e-9d6b-2c1f3e4a5b6c", "username": "dee"},
+  {"username": "eli",
+   "password": {"password": "`+xcrypt2x+`"}},
+  {"username": "fay",
+   "password": {"password": "$2$04$Ro0CUfOqk6cXEKf3dyaM7O5dtcu6nNu.6lsED/BR78wP1WafkUGgG"}}
+]`)
+	if want := []int{2, 4, 6}; !reflect.DeepEqual(lines, want) {
+		t.Errorf("problem lines %v, want %v\n%s", lines, want, msg)
+	}
+	for _, part := range []string{`line 2: [0].user_id: "7f0b6a0e-5d2c-1c8e-9d6b-2c1f3e4a5b6c" is not a version 4 UUID`,
+		`line 4: [1].password.password:`, `line 6: [2].password.password:`} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("report lacks %q:\n%s", part, msg)
+		}
 	}
 }
