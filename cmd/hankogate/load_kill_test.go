@@ -13,6 +13,7 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowserver/store"
+	"github.com/hankogate/hankogate/internal/fixtures"
 	"github.com/hankogate/hankogate/internal/gatewaytest"
 	"github.com/hankogate/hankogate/internal/testsmtp"
 )
@@ -54,6 +55,12 @@ func (c apiClient) run(flow string, steps ...apiStep) (*flowapi.Response, error)
 	if err != nil {
 		return nil, err
 	}
+	return c.steps(flow, r, steps...)
+}
+
+// steps executes steps from r, the flow's last response.
+func (c apiClient) steps(flow string, r *flowapi.Response, steps ...apiStep) (*flowapi.Response, error) {
+	var err error
 	for _, st := range steps {
 		a := r.Actions[st.action]
 		if a == nil {
@@ -93,18 +100,36 @@ func fixed(kv ...any) func(*flowapi.Response) (map[string]any, error) {
 
 var noWebAuthn = apiStep{"register_client_capabilities", fixed("webauthn_available", false), "registration_init"}
 
-// signUp registers email with a password up to the MFA chooser; it returns the passcode
-// that verified the address.
-func (s *site) signUp(c apiClient, email, password string) (r *flowapi.Response, code string, err error) {
+// verifyRequest is a verify_passcode request as sent (action, csrf token, code).
+type verifyRequest struct{ href, csrf, code string }
+
+// send sends the request again.
+func (v verifyRequest) send(c apiClient) (*flowapi.Response, error) {
+	return c.call(v.href, v.csrf, map[string]any{"code": v.code})
+}
+
+// flowID is the ID of the flow the request belongs to.
+func (v verifyRequest) flowID() string {
+	ap, _ := fixtures.ParseActionPath(v.href)
+	return ap.FlowID
+}
+
+// signUp registers email with a password up to the MFA chooser. verified is the
+// verify_passcode request that verified the address, once it was answered.
+func (s *site) signUp(c apiClient, email, password string) (r *flowapi.Response, verified *verifyRequest, err error) {
+	var v verifyRequest
 	r, err = c.run(flowapi.FlowRegistration, noWebAuthn,
 		apiStep{"register_login_identifier", fixed("email", email), "passcode_confirmation"},
-		apiStep{"verify_passcode", func(*flowapi.Response) (map[string]any, error) {
+		apiStep{"verify_passcode", func(r *flowapi.Response) (map[string]any, error) {
 			m, err := s.smtp.Wait(email, gatewaytest.PasscodeTimeout)
-			code = testsmtp.PasscodeFrom(m.Body)
-			return map[string]any{"code": code}, err
-		}, "password_creation"},
-		apiStep{"register_password", fixed("new_password", password), "mfa_method_chooser"})
-	return r, code, err
+			v = verifyRequest{href: r.Actions["verify_passcode"].Href, csrf: r.CSRFToken, code: testsmtp.PasscodeFrom(m.Body)}
+			return map[string]any{"code": v.code}, err
+		}, "password_creation"})
+	if err != nil {
+		return r, nil, err
+	}
+	r, err = c.steps(flowapi.FlowRegistration, r, apiStep{"register_password", fixed("new_password", password), "mfa_method_chooser"})
+	return r, &v, err
 }
 
 // passwordLogin logs in through the API up to the state after the password.
@@ -118,7 +143,8 @@ func (c apiClient) passwordLogin(email, password, want string) (*flowapi.Respons
 
 // TestKilledDuringSignUps kills the process (SIGKILL) while sign-ups run concurrently
 // through the exposed Flow API, and restarts it: every sign-up that was answered success
-// can log in, and neither a used TOTP code nor a used passcode works again.
+// can log in, neither a used TOTP code nor a used passcode works again, and a wrong
+// passcode answered before the kill still counts after it.
 func TestKilledDuringSignUps(t *testing.T) {
 	s := newSite(t, true)
 	s.global = "servers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}"
@@ -164,7 +190,8 @@ func TestKilledDuringSignUps(t *testing.T) {
 	const workers = 8
 	var (
 		mu       sync.Mutex
-		signedUp = map[string]string{} // e-mail -> the passcode that verified it
+		signedUp = map[string]bool{}
+		verified = map[string]verifyRequest{} // e-mail -> the request that verified it, answered
 		wg       sync.WaitGroup
 		enough   = make(chan struct{})
 		stop     = make(chan struct{})
@@ -181,7 +208,12 @@ func TestKilledDuringSignUps(t *testing.T) {
 				default:
 				}
 				email := fmt.Sprintf("load-%d-%d@example.com", w, i)
-				r, code, err := s.signUp(c, email, password)
+				r, v, err := s.signUp(c, email, password)
+				if v != nil {
+					mu.Lock()
+					verified[email] = *v
+					mu.Unlock()
+				}
 				if err == nil {
 					r, err = c.call(r.Actions["skip"].Href, r.CSRFToken, map[string]any{})
 				}
@@ -189,7 +221,7 @@ func TestKilledDuringSignUps(t *testing.T) {
 					return // the process is gone (or broken: the checks below tell)
 				}
 				mu.Lock()
-				signedUp[email] = code
+				signedUp[email] = true
 				if len(signedUp) == 2*workers {
 					close(enough)
 				}
@@ -202,6 +234,24 @@ func TestKilledDuringSignUps(t *testing.T) {
 	case <-time.After(5 * time.Minute):
 		t.Fatal("too few sign-ups before the kill")
 	}
+	// Right before the kill, with the sign-ups still running, a wrong passcode is answered.
+	guesser := apiClient{base: s.url, ip: "192.0.2.2"}
+	r, err = guesser.run(flowapi.FlowRegistration, noWebAuthn,
+		apiStep{"register_login_identifier", fixed("email", "pat@example.com"), "passcode_confirmation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.smtp.Wait("pat@example.com", gatewaytest.PasscodeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess := verifyRequest{href: r.Actions["verify_passcode"].Href, csrf: r.CSRFToken, code: "000000"}
+	if testsmtp.PasscodeFrom(m.Body) == guess.code {
+		guess.code = "111111"
+	}
+	if r, err := guess.send(guesser); err != nil || r.Status != http.StatusBadRequest {
+		t.Fatalf("wrong passcode before the kill: %v %+v", err, r)
+	}
 	gw.Kill()
 	close(stop)
 	wg.Wait()
@@ -209,38 +259,33 @@ func TestKilledDuringSignUps(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("%d sign-ups answered success before the kill", len(signedUp))
+	t.Logf("%d sign-ups answered success, %d addresses verified before the kill", len(signedUp), len(verified))
 	for email := range signedUp {
 		c := apiClient{base: s.url, ip: "203.0.113.1"}
 		if r, err := c.passwordLogin(email, password, flowapi.StateSuccess); err != nil {
 			t.Errorf("%s signed up before the kill but cannot log in: %v %+v", email, err, r)
 		}
 	}
-	// The passcode that verified an address before the kill does not sign in after it.
-	for email, old := range signedUp {
-		c := apiClient{base: s.url, ip: "203.0.113.2"}
-		r, err := c.run(flowapi.FlowLogin,
-			apiStep{"register_client_capabilities", fixed("webauthn_available", false), "login_init"},
-			apiStep{"continue_with_login_identifier", fixed("email", email), "login_method_chooser"},
-			apiStep{"continue_to_passcode_confirmation", nil, "passcode_confirmation"})
-		if err != nil {
-			t.Fatal(err)
+	// Each passcode that verified an address before the kill, sent again in its flow as it
+	// was then, verifies nothing after it (a lost commit would take the flow back to
+	// passcode_confirmation with that request's csrf token and the passcode unused).
+	for email, v := range verified {
+		r, err := v.send(apiClient{base: s.url, ip: "203.0.113.2"})
+		if err != nil || r.Status < 400 || r.Name == "password_creation" {
+			t.Errorf("%s: passcode used before the kill, again after it: %v %+v", email, err, r)
 		}
-		if fresh := testsmtp.PasscodeFrom(s.smtp.WaitFor(t, email, gatewaytest.PasscodeTimeout).Body); fresh == old {
-			break // one in a million: the new code is the old one
-		}
-		if r, err = c.call(r.Actions["verify_passcode"].Href, r.CSRFToken, map[string]any{"code": old}); err != nil || r.Status != http.StatusBadRequest {
-			t.Errorf("passcode used before the kill, again after it: %v %+v", err, r)
-		}
-		break
 	}
-	// The used TOTP step is on disk; while the code is still within the clock skew, the
-	// server says so.
 	db, err := store.Open(t.Context(), s.db())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	var tries int
+	if err := db.Read().QueryRow(t.Context(), `SELECT tries FROM passcodes WHERE flow_id = ?`, guess.flowID()).Scan(&tries); err != nil || tries != 1 {
+		t.Errorf("wrong passcode answered before the kill: %d tries stored after it (%v), want 1", tries, err)
+	}
+	// The used TOTP step is on disk; while the code is still within the clock skew, the
+	// server says so.
 	email, err := db.Read().EmailByAddress(t.Context(), "otto@example.com")
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,36 @@ func TestMigrationsAreIdempotentAndDataSurvives(t *testing.T) {
 	}
 }
 
+// TestEveryConnectionIsDurable: each pooled connection (not only the first) commits to disk
+// before it returns (synchronous FULL) and writes through the WAL.
+func TestEveryConnectionIsDurable(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	ctx := context.Background()
+	const n = 4 // held at once, so that each is a connection of its own
+	for i := range n {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var synchronous int
+		var journal string
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&synchronous); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
+			t.Fatal(err)
+		}
+		if synchronous != 2 || journal != "wal" {
+			t.Errorf("connection %d: synchronous %d, journal_mode %q; want 2 (FULL), wal", i, synchronous, journal)
+		}
+	}
+	if st := s.db.Stats(); st.OpenConnections < n {
+		t.Fatalf("%d connections open, want %d", st.OpenConnections, n)
+	}
+}
+
 func TestFailedTransactionWritesNothing(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "db"))
 	defer s.Close()
