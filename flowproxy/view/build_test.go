@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hankogate/hankogate/flowapi"
+	"github.com/hankogate/hankogate/messages"
 )
 
 var ctx = Context{Title: "Site", Prefix: "/.hanko", Path: "/.hanko/login", CSRF: "gw-csrf", LinkQuery: "rd=%2Fadmin"}
@@ -239,7 +240,7 @@ func TestBuildErrors(t *testing.T) {
 		{name: "unknown input code keeps API text", body: `{"name":"x","status":400,"payload":{},"actions":{"a":{"inputs":{"v":{"type":"string","error":{"code":"new_code","message":"<b>Nope</b>"}}}}},"error":{"code":"form_data_invalid_error","message":"Form data invalid."}}`,
 			wantError: "Please correct the marked field.", wantField: "v", fieldErr: "<b>Nope</b>"},
 		{name: "error on a hidden input goes to the top", body: `{"name":"profile_init","status":400,"payload":{},"actions":{"email_delete":{"inputs":{"email_id":{"type":"string","hidden":true,"required":true,"allowed_values":[{"value":"e1","name":"a@b.c"}],"error":{"code":"value_invalid_error","message":"The value is invalid. Must be one of: e1"}}}}},"error":{"code":"form_data_invalid_error","message":"Form data invalid."}}`,
-			wantError: "The value is invalid. Must be one of: e1"},
+			wantError: "Please check this value."},
 		{name: "form error without field details", body: `{"name":"login_password_recovery","status":400,"payload":{},"actions":{},"error":{"code":"form_data_invalid_error","message":"Form data invalid."}}`,
 			wantError: "Please check your entry and try again."},
 		{name: "known flow error", body: `{"name":"passcode_confirmation","status":401,"payload":{},"actions":{},"error":{"code":"passcode_max_attempts_reached","message":"m"}}`,
@@ -512,5 +513,44 @@ func TestMessageAndLogout(t *testing.T) {
 	f := l.Forms[0]
 	if f.Action != "logout" || f.Path != ctx.Path || f.CSRF != ctx.CSRF || len(f.Fields) != 0 || f.Label == "" {
 		t.Errorf("logout form = %+v", f)
+	}
+}
+
+// TestInputErrorsInEveryLanguage: a value_invalid_error on an input without its own text
+// (a username, a code, a hidden choice) is shown in the page's language, never in the
+// backend's English.
+func TestInputErrorsInEveryLanguage(t *testing.T) {
+	const backendText = "The value is invalid."
+	cat, err := messages.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invalid := `"error":{"code":"value_invalid_error","message":"` + backendText + `"}`
+	for _, c := range []struct{ name, body, field string }{
+		{"username", `{"name":"registration_init","status":400,"payload":{},"actions":{"register_login_identifier":{"inputs":{"username":{"name":"username","type":"string",` + invalid + `}}}},"error":{"code":"form_data_invalid_error","message":"m"}}`, "username"},
+		{"otp code", `{"name":"login_otp","status":400,"payload":{},"actions":{"otp_code_validate":{"inputs":{"otp_code":{"name":"otp_code","type":"string",` + invalid + `}}}},"error":{"code":"form_data_invalid_error","message":"m"}}`, "otp_code"},
+		{"hidden choice", `{"name":"profile_init","status":400,"payload":{},"actions":{"email_delete":{"inputs":{"email_id":{"name":"email_id","type":"string","hidden":true,` + invalid + `}}}},"error":{"code":"form_data_invalid_error","message":"m"}}`, ""},
+	} {
+		seen := map[string]string{}
+		for _, lang := range []string{"en", "de", "fr"} {
+			lctx := ctx
+			lctx.Msg = cat.Messages(lang)
+			p := Build("login", parse(t, c.body), lctx)
+			got := p.Error
+			if c.field != "" {
+				for _, f := range p.allForms() {
+					if hasField(f, c.field) {
+						got = field(t, f, c.field).Error
+					}
+				}
+			}
+			if got == "" || got == backendText {
+				t.Errorf("%s in %s: %q, want the catalogue's text for an invalid value", c.name, lang, got)
+			}
+			if other, dup := seen[got]; dup {
+				t.Errorf("%s: %s shows %q as %s does", c.name, lang, got, other)
+			}
+			seen[got] = lang
+		}
 	}
 }
