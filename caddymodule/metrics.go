@@ -22,6 +22,7 @@ type metrics struct {
 	public        prometheus.Counter // forwarded without a session (public path)
 	redirected    prometheus.Counter // answered with a redirect (browser sent to login, after login)
 	unauthorized  prometheus.Counter // answered 401 (API client without session)
+	abandoned     prometheus.Counter // the client went away while its session was being checked (499)
 	page          prometheus.Counter // answered otherwise (gateway pages, assets, errors)
 
 	apiDuration *prometheus.HistogramVec // Flow API round trips by endpoint and status
@@ -45,7 +46,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "hankogate",
 		Name:      "requests_total",
-		Help:      "Requests seen by the hanko handler, by result: authenticated, public, redirected, unauthorized, unavailable, page.",
+		Help:      "Requests seen by the hanko handler, by result: authenticated, public, redirected, unauthorized, unavailable, abandoned, page.",
 	}, []string{"result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "hankogate",
@@ -154,6 +155,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		redirected:    requests.WithLabelValues("redirected"),
 		unauthorized:  requests.WithLabelValues("unauthorized"),
 		unavailable:   requests.WithLabelValues("unavailable"),
+		abandoned:     requests.WithLabelValues("abandoned"),
 		page:          requests.WithLabelValues("page"),
 		apiDuration:   duration,
 		apiErrors:     apiErrors,
@@ -262,6 +264,8 @@ func (m *metrics) countAnswered(status int) {
 		m.unauthorized.Inc()
 	case status == http.StatusServiceUnavailable:
 		m.unavailable.Inc()
+	case status == flowproxy.StatusClientClosedRequest:
+		m.abandoned.Inc()
 	case status >= 300 && status < 400:
 		m.redirected.Inc()
 	default:

@@ -58,6 +58,22 @@ func TestMetricsSharedWithinOneRegistry(t *testing.T) {
 	}
 }
 
+// A request whose client hung up while its session was checked is counted as abandoned, not
+// as a page the gateway served nor as an outage.
+func TestAbandonedRequestsCountedApart(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.countAnswered(flowproxy.StatusClientClosedRequest)
+	got := gathered(t, reg)
+	if got["hankogate_requests_total result=abandoned"] != 1 || got["hankogate_requests_total result=page"] != 0 ||
+		got["hankogate_requests_total result=unavailable"] != 0 {
+		t.Errorf("counters = %v, want one abandoned request", got)
+	}
+}
+
 // The gateway's sign-in hooks land in their counters.
 func TestSignInCounters(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()

@@ -39,6 +39,7 @@ const (
 	admitted                   // a valid session: let the request through
 	refused                    // forged, expired, revoked or unknown to the backend: clear the cookie
 	unavailable                // the backend cannot be asked and the session is not within grace: 503, keep the cookie
+	abandoned                  // the client went away while its session was being checked: nothing to admit or answer
 )
 
 // authEntry is a decoded, verified session cookie with everything the fast path needs
@@ -84,8 +85,9 @@ type checkResult uint8
 const (
 	checkValid checkResult = iota
 	checkInvalid
-	checkFailed  // the backend could not answer (or the waiting client went away)
-	checkLimited // the backend answered 429: not now
+	checkFailed    // the backend could not answer
+	checkLimited   // the backend answered 429: not now
+	checkAbandoned // the waiting client went away before the answer: says nothing about the backend
 )
 
 // authenticate returns the request's session if it may be used, and the verdict. It never
@@ -213,6 +215,10 @@ func (g *Gateway) admit(r *http.Request, e *authEntry, now time.Time) verdict {
 	case checkLimited:
 		// The backend is up and said "not now": no grace on that, 503 with its Retry-After.
 		return unavailable
+	case checkAbandoned:
+		// No grace either: the backend is up as far as we know, and the answer that
+		// request waited for may be "revoked".
+		return abandoned
 	}
 	if n < e.graceUntil.Load() {
 		g.observer.GraceAdmitted()
@@ -238,7 +244,7 @@ func (g *Gateway) checkNow(r *http.Request, e *authEntry, n int64) checkResult {
 	case <-c.done:
 		return c.result
 	case <-r.Context().Done():
-		return checkFailed
+		return checkAbandoned
 	}
 }
 

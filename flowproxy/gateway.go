@@ -260,6 +260,10 @@ func (g *Gateway) deny(w http.ResponseWriter, r *http.Request, rt *Route, v verd
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Add("Vary", "Accept")
 	switch v {
+	case abandoned:
+		// Nobody reads this; the status tells the access log why nothing was served.
+		w.WriteHeader(StatusClientClosedRequest)
+		return
 	case unavailable:
 		// The session may well be valid: it is kept for when the backend answers again.
 		g.serviceUnavailable(w, r)
@@ -281,6 +285,10 @@ func (g *Gateway) origin(r *http.Request) string {
 	scheme, host := access.Origin(r, g.cfg.TrustForwarded != nil && g.cfg.TrustForwarded(r))
 	return scheme + "://" + host
 }
+
+// StatusClientClosedRequest (nginx's and Caddy's 499) answers a request whose client went
+// away before the gateway could decide about it.
+const StatusClientClosedRequest = 499
 
 // unavailableRetry is the Retry-After (seconds) of the 503 answering a session that cannot be
 // checked, unless the backend named its own.

@@ -226,6 +226,69 @@ func TestCancelledRequestWithRevokedCookieNeverReachesUpstream(t *testing.T) {
 	}
 }
 
+// A request that waits for another request's check of its session and hangs up meanwhile
+// is not let through on grace: the backend is up, and its answer (here: revoked) may
+// refuse the session. The one check goes on and its answer counts for the one who waited.
+func TestCancelledFollowerWithRevokedCookieNeverReachesUpstream(t *testing.T) {
+	_, d := recordedSession(t)
+	b := newCheckBackend()
+	h, clock, obs, v := confirmedSession(t, b, d)
+	b.waitStarted(t)
+	clock.add(61 * time.Second) // the answer is due: requests wait for the next check
+	reached := h.reached.Load()
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release)    // a failure must not leave the leader waiting
+	b.set(false, 0, gate) // revoked, answered slowly
+
+	type answer struct {
+		status int
+		hdr    http.Header
+		err    error
+	}
+	leader := make(chan answer, 1)
+	go func() {
+		st, hdr, _, err := h.status(context.Background(), v, false)
+		leader <- answer{st, hdr, err}
+	}()
+	b.waitStarted(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	follower := make(chan error, 1)
+	go func() { _, _, _, err := h.status(ctx, v, false); follower <- err }()
+	waitInflight(t, h, 2)
+	cancel()
+	if err := <-follower; !errors.Is(err, context.Canceled) {
+		t.Fatalf("follower: %v", err)
+	}
+	waitInflight(t, h, 1) // the gateway has seen the follower gone and finished with it
+	if got := h.reached.Load(); got != reached {
+		t.Fatalf("the follower that hung up reached the upstream (%d times) while its session was being checked", got-reached)
+	}
+	if g, u := obs.grace.Load(), obs.unavailable.Load(); g != 0 || u != 0 {
+		t.Fatalf("a client hanging up counted as an outage: grace admissions %d, unavailable checks %d", g, u)
+	}
+	release()
+	a := <-leader
+	if a.err != nil || a.status != http.StatusUnauthorized || !cleared(a.hdr) {
+		t.Fatalf("leader: %d, cleared %v, %v; want 401 and cleared", a.status, cleared(a.hdr), a.err)
+	}
+	if c := b.calls.Load(); c != 2 {
+		t.Errorf("backend asked %d times, want twice (the first confirmation, then one check)", c)
+	}
+}
+
+// waitInflight waits until n requests are in the gateway.
+func waitInflight(t *testing.T, h *harness, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.inflight.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in the gateway, want %d", h.inflight.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // N parallel first requests with one cookie on a fresh instance (after a reload, a restart,
 // on another instance) all wait for one backend check and all get through.
 func TestParallelFirstRequestsAfterReloadShareOneCheck(t *testing.T) {
