@@ -35,6 +35,10 @@ func TestParseKey(t *testing.T) {
 			"base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
 		{"few characters", "abababababababababababababAbababababababab0",
 			"base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
+		{"CamelCase passphrase", "TheQuickBrownFoxJumpsOverTheLazyDog12345678", "base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
+		{"padded passphrase", "TheQuickBrownFoxJumpsOverTheLazyDog12345678=", "base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
+		{"passphrase with a capital", "Thequickbrownfoxjumpsoverthelazydog12345678", "base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
+		{"another passphrase", "HankoGateCookieHashKeyPleaseChangeMeNow0001", "base64 text that reads like typed text, not an encoded random key; generate one with: openssl rand -hex 32"},
 	} {
 		got, err := ParseKey(tc.text)
 		switch {
@@ -59,6 +63,16 @@ func TestKeyRules(t *testing.T) {
 	text := []byte("my very secret passphrase, 32 ch")
 	pattern, _ := hex.DecodeString(strings.Repeat("deadbeef", 8))
 	zeros := make([]byte, 32)
+	counting, _ := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	counting64 := make([]byte, 64)
+	stepped := make([]byte, 32)
+	for i := range counting64 {
+		counting64[i] = byte(0x80 + i)
+	}
+	for i := range stepped {
+		stepped[i] = byte(3 + 7*i)
+	}
+	twice, _ := hex.DecodeString(strings.Repeat("00112233445566778899aabbccddeeff", 2))
 	const advice = "; generate one with: openssl rand -hex 32"
 	for _, tc := range []struct {
 		name        string
@@ -73,6 +87,10 @@ func TestKeyRules(t *testing.T) {
 		{"AES-192 block", good, good[:24], []string{"cookie block_key: key 1 is 24 bytes; want 32 random bytes (AES-256)" + advice}},
 		{"printable text", text, good, []string{"cookie hash_key: key 1 is printable text, not random bytes" + advice}},
 		{"repeated pattern", good, pattern, []string{"cookie block_key: key 1 has only 4 distinct byte values in 32 bytes, not random" + advice}},
+		{"counting", counting, good, []string{"cookie hash_key: key 1 counts or repeats a pattern, not random" + advice}},
+		{"counting in steps of 7", stepped, good, []string{"cookie hash_key: key 1 counts or repeats a pattern, not random" + advice}},
+		{"16 bytes twice", good, twice, []string{"cookie block_key: key 1 counts or repeats a pattern, not random" + advice}},
+		{"counting, 64 bytes", counting64, good, []string{"cookie hash_key: key 1 counts or repeats a pattern, not random" + advice}},
 		{"zeros, both", zeros, zeros, []string{
 			"cookie hash_key: key 1 has only 1 distinct byte values in 32 bytes, not random" + advice,
 			"cookie block_key: key 1 has only 1 distinct byte values in 32 bytes, not random" + advice}},
@@ -102,6 +120,12 @@ func TestRandomKeysPass(t *testing.T) {
 		// upper- or no lower-case letter.
 		l := (n*8 + 5) / 6
 		p += fewerDistinct(l, 64, (3*l+7)/8) + 2*math.Pow(38.0/64, float64(l))
+		// Byte steps repeating with a period p <= n/2 (n-1-p steps must match), and text
+		// scoring as typed (Markov's inequality, see typedTextBits).
+		for period := 1; period <= n/2; period++ {
+			p += math.Pow(256, -float64(n-1-period))
+		}
+		p += math.Pow(2, -typedTextLimit)
 		if p > 1e-8 {
 			t.Errorf("a random %d-byte key fails with probability %.2g", n, p)
 		}
@@ -113,10 +137,30 @@ func TestRandomKeysPass(t *testing.T) {
 			if p := keyProblem("hash_key", b); p != "" {
 				t.Fatalf("random key %x: %s", b, p)
 			}
-			for _, text := range []string{hex.EncodeToString(b), base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
+			for _, text := range []string{hex.EncodeToString(b), strings.ToUpper(hex.EncodeToString(b)),
+				base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+				base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
 				if _, err := ParseKey(text); err != nil {
 					t.Fatalf("random key %s: %v", text, err)
 				}
+			}
+		}
+	}
+}
+
+// The typed-text model is a probability distribution over the next character, whatever
+// came before and in either base64 alphabet: what the bound of typedTextBits rests on.
+func TestTypedTextModelIsADistribution(t *testing.T) {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	for _, prefix := range []string{"", "+", "_", "Q", "x", "xy", "xyz", "word", "0", "5", "9", "a1"} {
+		for _, alphabet := range []string{letters + "+/", letters + "-_"} {
+			sum := 0.0
+			for i := 0; i < len(alphabet); i++ {
+				// The chance of the next character is 2^bits / 64 for its bits of evidence.
+				sum += math.Exp2(typedTextBits(prefix+alphabet[i:i+1])-typedTextBits(prefix)) / 64
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Errorf("after %q the next character's chances add up to %v", prefix, sum)
 			}
 		}
 	}
