@@ -87,6 +87,14 @@ func TestLegacyBcryptPasscodeVerifies(t *testing.T) {
 	e.expect(r, 200, "password_creation")
 }
 
+// TestDummyHashCostsAsMuchAsAPassword: the hash an unknown address's password is compared
+// against has the cost of the hashes of real passwords, so that the answer takes as long.
+func TestDummyHashCostsAsMuchAsAPassword(t *testing.T) {
+	if cost, err := bcrypt.Cost([]byte(dummyHash)); err != nil || cost != bcryptCost {
+		t.Fatalf("dummy hash cost %d (%v), passwords are hashed at %d", cost, err, bcryptCost)
+	}
+}
+
 // TestHashPoolSkipsAbandonedJobs: a job whose request ended while it queued (or before it
 // reached the pool) gets no CPU: run returns the context's error without calling it, also
 // when a slot is free at the same moment. Concurrent jobs keep the slot bound.

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -76,6 +78,53 @@ func TestEveryConnectionIsDurable(t *testing.T) {
 	}
 	if st := s.db.Stats(); st.OpenConnections < n {
 		t.Fatalf("%d connections open, want %d", st.OpenConnections, n)
+	}
+}
+
+// TestOldFlowsDeletedInBatches: a backlog of expired flows goes entirely, in transactions of
+// deleteBatch rows each. A trigger refuses any deletion after the first deleteBatch rows:
+// only the transaction that reaches past them rolls back, so exactly one batch stays deleted.
+func TestOldFlowsDeletedInBatches(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	const backlog = 1200
+	if err := s.Tx(ctx, func(q Q) error {
+		for i := range backlog {
+			old := now.Add(-72 * time.Hour)
+			if err := q.CreateFlow(ctx, &Flow{ID: fmt.Sprintf("f%d", i), Name: "login", State: "login_init", Progress: []byte("{}"),
+				Version: 1, CreatedAt: old, UpdatedAt: old, ExpiresAt: old.Add(time.Hour)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n, err := s.Read().CountFlows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE deleted (n INTEGER NOT NULL);
+		INSERT INTO deleted VALUES (0);
+		CREATE TRIGGER count_deleted AFTER DELETE ON flows BEGIN UPDATE deleted SET n = n + 1; END;
+		CREATE TRIGGER stop_after_batch BEFORE DELETE ON flows WHEN (SELECT n FROM deleted) >= `+strconv.Itoa(deleteBatch)+`
+		BEGIN SELECT RAISE(ABORT, 'one batch deleted'); END;`); err != nil {
+		t.Fatal(err)
+	}
+	cleanup := Cleanup{Now: now, FlowGrace: 24 * time.Hour}
+	if n, err := s.DeleteExpired(ctx, cleanup); err == nil || n != deleteBatch || count() != backlog-deleteBatch {
+		t.Fatalf("stopped after one batch: deleted %d (%v), %d flows left; want %d deleted and committed", n, err, count(), deleteBatch)
+	}
+	if _, err := s.db.ExecContext(ctx, `DROP TRIGGER stop_after_batch`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpired(ctx, cleanup); err != nil || n != backlog-deleteBatch || count() != 0 {
+		t.Fatalf("the rest: deleted %d (%v), %d flows left", n, err, count())
 	}
 }
 
