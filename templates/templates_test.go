@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -453,5 +454,31 @@ func TestExampleOverride(t *testing.T) {
 		if family == "login" && len(d.all(tag("form"))) == 0 {
 			t.Error("the overridden login page lost its forms")
 		}
+	}
+}
+
+// TestREADMEListsEveryTemplate: the README's table of the files an override directory may
+// replace names every embedded template, and no other.
+func TestREADMEListsEveryTemplate(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z]+\\.html)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		listed[m[1]] = true
+	}
+	embedded, err := fs.Glob(pageFiles, "*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range embedded {
+		if !listed[name] {
+			t.Errorf("README's template table lacks %s", name)
+		}
+		delete(listed, name)
+	}
+	for name := range listed {
+		t.Errorf("README's template table lists %s, which is no template", name)
 	}
 }
