@@ -146,17 +146,23 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
-// Cleanup: expired rows are deleted every cleanupInterval, in small batches. Flows that
-// never got past their first state (an anonymous visit of the login page) go after
-// idleFlowTTL without a step; any other flow a day after it expired.
+// Cleanup: expired rows are deleted every cleanupInterval, in small batches. Flows in which
+// nobody proved anything nor got a mail sent (an anonymous visit of the login page, or a
+// few steps with any address) go after idleFlowTTL without a step; any other flow a day
+// after it expired.
 const (
 	cleanupInterval = 10 * time.Minute
 	idleFlowTTL     = time.Hour
 	expiredFlowKept = 24 * time.Hour
 )
 
-// idleFlowStates are the states a flow is in before the client has entered anything.
-var idleFlowStates = []string{flowapi.StatePreflight, "login_init", "registration_init"}
+// idleFlowStates are the states a client reaches without proving anything and without a
+// mail: the first states, and the login's method chooser, password and passkey states,
+// which any address leads to. login_passkey also serves a security key as second factor,
+// after the password; its challenge times out within minutes, and a user who leaves that
+// prompt for idleFlowTTL signs in from the start again.
+var idleFlowStates = []string{flowapi.StatePreflight, "login_init", "registration_init",
+	"login_method_chooser", "login_password", "login_passkey"}
 
 // deleteExpired deletes expired rows (see cleanupInterval).
 func (s *Server) deleteExpired(ctx context.Context) (int, error) {

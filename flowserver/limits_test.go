@@ -77,6 +77,46 @@ func TestFlowCreationLimitedAndIdleFlowsDeleted(t *testing.T) {
 	e.expect(e.actWith(r, "verify_passcode", map[string]any{"code": "000000"}, from("198.51.100.1")), 400, "passcode_confirmation")
 }
 
+// TestAnonymousFlowsDeletedWhenIdle: each state a client reaches with any address, without a
+// mail and without proving anything, is deleted idleFlowTTL after the flow's last step, as a
+// flow nobody continued is; a flow that sent a passcode stays until it expires.
+func TestAnonymousFlowsDeletedWhenIdle(t *testing.T) {
+	e, _ := newWebAuthnEnv(t, nil)
+	const ip, email = "198.51.100.2", "anyone@example.com"
+	loginInit := func() *result {
+		r := e.preflightWebAuthn(flowapi.FlowLogin, false, from(ip))
+		e.expect(r, 200, "login_init")
+		return r
+	}
+	chooser := e.actWith(loginInit(), "continue_with_login_identifier", map[string]any{"email": email}, from(ip))
+	e.expect(chooser, 200, "login_method_chooser")
+	password := e.actWith(e.actWith(loginInit(), "continue_with_login_identifier", map[string]any{"email": email}, from(ip)),
+		"continue_to_password_login", nil, from(ip))
+	password = e.actWith(password, "password_login", map[string]any{"password": testPassword}, from(ip))
+	e.expect(password, 400, "login_password")
+	e.expect(e.actWith(loginInit(), "webauthn_generate_request_options", nil, from(ip)), 200, "login_passkey")
+	kept := e.passcodeLoginFrom(ip, email)
+
+	count := func() int {
+		n, err := e.srv.store.Read().CountFlows(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 4 {
+		t.Fatalf("%d flows stored, want 4", n)
+	}
+	e.clock.advance(idleFlowTTL + time.Minute)
+	if _, err := e.srv.deleteExpired(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d flows after cleanup, want the one in passcode_confirmation", n)
+	}
+	e.expect(e.actWith(kept, "verify_passcode", map[string]any{"code": "000000"}, from(ip)), 400, "passcode_confirmation")
+}
+
 // TestPasscodeGuessesCappedPerAddress: an attacker rotating IPs and flows gets at most
 // passcodeCap wrong passcodes per address and window; the lockout ends with the window.
 func TestPasscodeGuessesCappedPerAddress(t *testing.T) {
