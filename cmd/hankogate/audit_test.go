@@ -24,18 +24,46 @@ type auditLine struct {
 	UserID    string `json:"user_id"`
 	SessionID string `json:"session_id"`
 	ClientIP  string `json:"client_ip"`
+	Rule      string `json:"rule"`
+	Path      string `json:"path"`
 }
+
+// auditRoutes refuse /staff/* to the scenario's user and ask for a passkey on /keys/*.
+const auditRoutes = `
+	handle /staff/* {
+		hanko {
+			import gate
+			deny emails audit@example.com
+		}
+		reverse_proxy UPSTREAM
+	}
+	handle /keys/* {
+		hanko {
+			import gate
+			require amr passkey
+		}
+		reverse_proxy UPSTREAM
+	}
+	handle {
+		hanko {
+			import gate
+		}
+		reverse_proxy UPSTREAM
+	}
+`
 
 var otpSecret = regexp.MustCompile(`<code class="secret">([^<]+)</code>`)
 
-// TestAuditLogFullScenario drives a user through registration, account changes (password,
-// authenticator app, revoking another session), revocation seen by the gateway, sign-out
-// and a sign-in with password and TOTP. The audit logger records each with user id and
-// client address, and no secret the scenario used appears anywhere in the process's output.
+// TestAuditLogFullScenario drives a user through registration, a page the rules refuse and
+// one that asks for a passkey, account changes (password, authenticator app, revoking
+// another session), revocation seen by the gateway, sign-out and a sign-in with password
+// and TOTP. The audit logger records each with user id and client address (and the rule and
+// path of a refusal), and no secret the scenario used appears anywhere in the process's
+// output.
 func TestAuditLogFullScenario(t *testing.T) {
 	s := newSite(t, false)
 	s.revalidate = "1s" // so that the revoked session is asked about within the test
-	gw := s.start()
+	gw := s.startRoutes(auditRoutes)
 	const email, password, newPassword = "audit@example.com", "audit password 1", "audit password 2"
 	secrets := map[string]string{"password": password, "new password": newPassword}
 
@@ -62,6 +90,12 @@ func TestAuditLogFullScenario(t *testing.T) {
 	})
 	s.assertSignedIn(p, "/app/a", "", email)
 	userID, _ := s.identity("/app/a")
+	if p := a.Get("/staff/report?q=1"); p.Status != http.StatusForbidden {
+		t.Fatalf("/staff/report for a denied user: %d", p.Status)
+	}
+	if p := a.Get("/keys/list?q=1"); p.Status != http.StatusSeeOther {
+		t.Fatalf("/keys/list without a passkey: %d, want a step-up", p.Status)
+	}
 
 	// A second browser signs in; the first one will revoke its session.
 	b := newBrowser(t, s.url)
@@ -126,8 +160,10 @@ func TestAuditLogFullScenario(t *testing.T) {
 			audit = append(audit, e)
 		}
 	}
-	want := []struct{ msg, action, method string }{
+	want := []struct{ msg, action, method, rule, path string }{
 		{msg: "signed in"}, // registration
+		{msg: "access denied", rule: "deny emails", path: "/staff/report"},
+		{msg: "step-up sign-in required", path: "/keys/list"},
 		{msg: "signed in", method: "pwd"},
 		{msg: "account changed", action: "password_update"},
 		{msg: "account changed", action: "otp_code_verify"},
@@ -140,8 +176,9 @@ func TestAuditLogFullScenario(t *testing.T) {
 	for _, e := range audit {
 		if i < len(want) && e.Msg == want[i].msg && (want[i].action == "" || e.Action == want[i].action) &&
 			(want[i].method == "" || strings.Contains(e.Method, want[i].method)) {
-			if e.UserID != userID || e.ClientIP == "" {
-				t.Errorf("audit %q: user %q (want %q), client_ip %q", e.Msg, e.UserID, userID, e.ClientIP)
+			if e.UserID != userID || e.ClientIP == "" || e.Rule != want[i].rule || e.Path != want[i].path {
+				t.Errorf("audit %q: user %q (want %q), client_ip %q, rule %q (want %q), path %q (want %q)",
+					e.Msg, e.UserID, userID, e.ClientIP, e.Rule, want[i].rule, e.Path, want[i].path)
 			}
 			i++
 		}

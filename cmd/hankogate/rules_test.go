@@ -40,14 +40,19 @@ const adminRoutes = `
 `
 
 // startRoutes runs the site with routes (the site block's content, UPSTREAM standing for
-// the upstream's address): hanko handlers repeat the site options through the gate snippet.
+// the upstream's address): hanko handlers repeat the site options (with s.revalidate)
+// through the gate snippet.
 func (s *site) startRoutes(routes string) *gatewaytest.Process {
 	s.t.Helper()
 	upstream, err := url.Parse(s.upstream.URL)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	config, admin := s.caddyfile("", "assertion X-Hanko-Assertion", "origins "+s.url,
+	hanko := "assertion X-Hanko-Assertion"
+	if s.revalidate != "" {
+		hanko += "\n\trevalidate " + s.revalidate
+	}
+	config, admin := s.caddyfile("", hanko, "origins "+s.url,
 		fmt.Sprintf("%s {%s}", s.url, strings.ReplaceAll(routes, "UPSTREAM", upstream.Host)))
 	gw := startGateway(s.t, s.home, "routes", config)
 	gw.Admin = admin
