@@ -165,7 +165,9 @@ func (s smtpMailer) Send(ctx context.Context, m Mail) error {
 	if err := wc.Close(); err != nil {
 		return fmt.Errorf("smtp end of data: %w", err)
 	}
-	return c.Quit()
+	// The server has taken the message: a failed QUIT must not make the outbox send it twice.
+	_ = c.Quit()
+	return nil
 }
 
 func (s smtpMailer) message(from *mail.Address, m Mail) []byte {
