@@ -57,11 +57,14 @@
 //
 // Per-flow data lives in c.Data() (flowData, typed) and, for single features, c.Extra /
 // c.SetExtra. Database access goes through c.Q(), the step's transaction, everywhere:
-// hooks, actions and their Shown and Inputs conditions. Nothing slow happens in it: bcrypt
-// only through c.hashPassword and c.checkHash (hashing.go: the run is rolled back, the hash
-// computed outside, the step run again, so a step's code must not act outside the
-// database except through c.takeLimit), mail only through c.enqueueMail (outbox.go: sent
-// after commit), JWT signing only after commit (c.AfterCommit).
+// hooks, actions and their Shown and Inputs conditions. Nothing slow happens in it: slow
+// work only through c.Outside (engine/work.go: the run is rolled back, the work done
+// outside in the hash pool, the step run again), as bcrypt in c.hashPassword and
+// c.checkHash (hashing.go) and the TOTP QR code (totp.go) are; so a step's code must not act
+// outside the database except through c.Outside, c.Once (as c.takeLimit in limits.go
+// does) and c.AfterCommit. Mail only through c.enqueueMail (passcode.go: written to the
+// outbox in the transaction, sent after commit), JWT signing only after commit
+// (c.AfterCommit).
 //
 // A flow with a guard (profile: a valid session, else 401) belongs to the user of the
 // session that started it; the engine refuses any other user's session with 403 on every

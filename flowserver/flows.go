@@ -14,7 +14,7 @@ type stepCtx struct {
 	*engine.Step[flowData]
 	s *Server
 
-	limitsUsed int // takeLimit calls in this run (see ratelimit.go)
+	limitsUsed int // takeLimit calls in this run (see limits.go)
 }
 
 // action is an action of the flows.

@@ -21,8 +21,8 @@ const (
 	// mailsPerIP is the number of passcode mails a client IP may cause per minute, to any
 	// addresses.
 	mailsPerIP = 20
-	// checksPerIP is the number of password and passcode checks (a bcrypt hash each) a
-	// client IP may cause per minute, for any addresses.
+	// checksPerIP is the number of password and passcode checks (a bcrypt hash for a
+	// password, an HMAC for a passcode) a client IP may cause per minute, for any addresses.
 	checksPerIP = 30
 	// flowWrongCodes is the number of wrong passcodes and TOTP codes one flow accepts;
 	// after that it only answers passcode_max_attempts_reached.
