@@ -30,7 +30,8 @@
 // this instance first sees its cookie and then once per Config.Revalidate, in the background
 // before the answer falls due while the session is in use. Concurrent requests share one
 // check, which runs detached from any client's request. Without an answer (transport failure,
-// 5xx), a session this instance confirmed is admitted for Config.Grace past its last answer;
-// one it never confirmed gets 503 and keeps its cookie. Any other answer but a valid session
-// revokes it.
+// 5xx), a session this instance confirmed is admitted until Config.Revalidate + Config.Grace
+// after its last answer; one it never confirmed gets 503 and keeps its cookie. A 429 is "not
+// now": 503 with the backend's Retry-After, no grace, the session neither revoked nor
+// evicted. Any other answer but a valid session revokes it.
 package flowproxy
