@@ -85,7 +85,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	checks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "hankogate",
 		Name:      "session_checks_total",
-		Help:      "Backend session checks (POST /sessions/validate), by outcome: valid, invalid, unavailable (no answer), rate_limited (429).",
+		Help:      "Backend session checks (POST /sessions/validate), by outcome: valid, invalid, unavailable (no answer), rate_limited (429), malformed (an answer the gateway cannot read).",
 	}, []string{"outcome"})
 	grace := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "hankogate",

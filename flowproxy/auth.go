@@ -62,8 +62,8 @@ type authEntry struct {
 	graceUntil atomic.Int64
 	retryAt    atomic.Int64
 	failing    atomic.Bool // the last check could not get an answer
-	// limited is the backend's Retry-After in seconds (at least 1) while its last word on
-	// the session was a 429, 0 otherwise.
+	// limited is the Retry-After in seconds (at least 1) while the backend's last word on
+	// the session was "not now" (a 429, or an answer the gateway cannot read), 0 otherwise.
 	limited   atomic.Int64
 	check     atomic.Pointer[sessionCheck]
 	assertion atomic.Pointer[signedAssertion] // nil until the first upstream request
@@ -86,7 +86,7 @@ const (
 	checkValid checkResult = iota
 	checkInvalid
 	checkFailed    // the backend could not answer
-	checkLimited   // the backend answered 429: not now
+	checkNotNow    // the backend is up but gave no answer now: a 429, or a 200 we cannot read
 	checkAbandoned // the waiting client went away before the answer: says nothing about the backend
 )
 
@@ -212,8 +212,8 @@ func (g *Gateway) admit(r *http.Request, e *authEntry, now time.Time) verdict {
 		return admitted
 	case checkInvalid:
 		return refused
-	case checkLimited:
-		// The backend is up and said "not now": no grace on that, 503 with its Retry-After.
+	case checkNotNow:
+		// The backend is up and gave no answer: no grace on that, 503 with its Retry-After.
 		return unavailable
 	case checkAbandoned:
 		// No grace either: the backend is up as far as we know, and the answer that
@@ -308,7 +308,7 @@ func (e *authEntry) answered(n int64) (checkResult, bool) {
 	case e.failing.Load() && n < e.retryAt.Load():
 		return checkFailed, true
 	case e.limited.Load() != 0 && n < e.retryAt.Load():
-		return checkLimited, true
+		return checkNotNow, true
 	}
 	return 0, false
 }
@@ -330,9 +330,15 @@ func (g *Gateway) runCheck(ctx context.Context, e *authEntry, c *sessionCheck, r
 		// Only a background check's context ends early: the gateway is closing.
 		res = checkFailed
 	case errors.Is(err, flowclient.ErrRateLimited):
-		res = checkLimited
+		res = checkNotNow
 		g.observer.SessionChecked(CheckRateLimited)
-		g.rateLimited(e, asked, err)
+		g.notNow(e, asked, err)
+	case errors.Is(err, flowclient.ErrMalformed):
+		// Neither a transport failure nor a 5xx, so no outage to grant grace on; nor an
+		// answer about the session to revoke it on.
+		res = checkNotNow
+		g.observer.SessionChecked(CheckMalformed)
+		g.notNow(e, asked, err)
 	case err != nil:
 		res = checkFailed
 		g.observer.SessionChecked(CheckUnavailable)
@@ -370,17 +376,21 @@ func (g *Gateway) checkFailed(e *authEntry, asked time.Time, err error) {
 		zap.String("session_id", e.data.SessionID), zap.Error(err))
 }
 
-// rateLimited records a 429 to a check asked at asked. The backend is up but will not look
-// now: that is no outage, so it ends any grace, but it says nothing against the session
-// either. The session keeps its last answer (a confirmed one stays admitted until that falls
-// due, and is neither evicted nor revoked) and is not asked about again before the backend's
-// Retry-After (kept within failedCheckPause and Revalidate); until then a request whose
-// answer is due gets 503 with that Retry-After. Logged once per session per episode.
-func (g *Gateway) rateLimited(e *authEntry, asked time.Time, err error) {
+// notNow records that the backend, asked at asked, is up but gave no answer about the
+// session: a 429 (err is a *RateLimitedError with its Retry-After) or a 200 the gateway
+// cannot read. That is no outage, so it ends any grace, but it says nothing against the
+// session either. The session keeps its last answer (a confirmed one stays admitted until
+// that falls due, and is neither evicted nor revoked) and is not asked about again before
+// the backend's Retry-After (kept within failedCheckPause and Revalidate); until then a
+// request whose answer is due gets 503 with that Retry-After (unavailableRetry without one).
+// Logged once per session per episode.
+func (g *Gateway) notNow(e *authEntry, asked time.Time, err error) {
 	var wait time.Duration
+	what := "sign-in service gave an unusable answer"
 	var rl *flowclient.RateLimitedError
 	if errors.As(err, &rl) {
 		wait = rl.RetryAfter
+		what = "sign-in service rate-limits the gateway"
 	}
 	e.retryAt.Store(asked.Add(min(max(wait, failedCheckPause), g.cfg.Revalidate)).UnixNano())
 	e.failing.Store(false)
@@ -389,7 +399,7 @@ func (g *Gateway) rateLimited(e *authEntry, asked time.Time, err error) {
 		secs = int64((wait + time.Second - 1) / time.Second)
 	}
 	if e.limited.Swap(secs) == 0 {
-		g.log.Warn("sign-in service rate-limits the gateway; the session is answered 503 while its answer is due",
+		g.log.Warn(what+"; the session is answered 503 while its answer is due",
 			zap.String("session_id", e.data.SessionID), zap.Duration("retry_after", wait), zap.Error(err))
 	}
 }

@@ -209,6 +209,7 @@ const (
 	CheckInvalid     CheckOutcome = "invalid"      // revoked, expired or unknown: the session is refused
 	CheckUnavailable CheckOutcome = "unavailable"  // no answer: transport failure, timeout, 5xx
 	CheckRateLimited CheckOutcome = "rate_limited" // 429: the backend will not look now
+	CheckMalformed   CheckOutcome = "malformed"    // an answer the gateway cannot read: none, yet no outage
 )
 
 type nopObserver struct{}

@@ -31,7 +31,7 @@
 // before the answer falls due while the session is in use. Concurrent requests share one
 // check, which runs detached from any client's request. Without an answer (transport failure,
 // 5xx), a session this instance confirmed is admitted until Config.Revalidate + Config.Grace
-// after its last answer; one it never confirmed gets 503 and keeps its cookie. A 429 is "not
-// now": 503 with the backend's Retry-After, no grace, the session neither revoked nor
-// evicted. Any other answer but a valid session revokes it.
+// after its last answer; one it never confirmed gets 503 and keeps its cookie. A 429, or a 200
+// the gateway cannot read, is "not now": 503 (with the backend's Retry-After), no grace, the
+// session neither revoked nor evicted. Any other answer but a valid session revokes it.
 package flowproxy

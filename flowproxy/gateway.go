@@ -317,7 +317,7 @@ func (g *Gateway) serviceUnavailable(w http.ResponseWriter, r *http.Request) {
 }
 
 // retryAfter is when r's client should try again: the backend's own Retry-After while its
-// last word on r's session was a 429, else unavailableRetry.
+// last word on r's session was a 429 (see notNow), else unavailableRetry.
 func (g *Gateway) retryAfter(r *http.Request) int64 {
 	if v, ok := cookies.Value(r.Header, g.names.session); ok {
 		if e, ok := g.auth.Get(v); ok {

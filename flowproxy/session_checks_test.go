@@ -34,6 +34,7 @@ type checkBackend struct {
 	status     int // 0: 200 with is_valid
 	gate       chan struct{}
 	retryAfter string // Retry-After of a non-200 answer
+	body       string // the 200 answer's body instead of {"is_valid":…}, when set
 }
 
 func newCheckBackend() *checkBackend {
@@ -52,6 +53,12 @@ func (b *checkBackend) setRetryAfter(v string) {
 	b.mu.Unlock()
 }
 
+func (b *checkBackend) setBody(body string) {
+	b.mu.Lock()
+	b.body = body
+	b.mu.Unlock()
+}
+
 func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/sessions/validate" {
 		http.NotFound(w, r)
@@ -59,7 +66,7 @@ func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.calls.Add(1)
 	b.mu.Lock()
-	valid, status, gate, retryAfter := b.valid, b.status, b.gate, b.retryAfter
+	valid, status, gate, retryAfter, body := b.valid, b.status, b.gate, b.retryAfter, b.body
 	b.mu.Unlock()
 	select {
 	case b.started <- struct{}{}:
@@ -80,6 +87,10 @@ func (b *checkBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
+	if body != "" {
+		_, _ = io.WriteString(w, body)
+		return
+	}
 	fmt.Fprintf(w, `{"is_valid":%v}`, valid)
 }
 
@@ -95,12 +106,12 @@ func (b *checkBackend) waitStarted(t *testing.T) {
 
 // countingObserver counts what the session checks report.
 type countingObserver struct {
-	valid, invalid, unavailable, limited, grace, tampered, size, hits, misses atomic.Int64
+	valid, invalid, unavailable, limited, malformed, grace, tampered, size, hits, misses atomic.Int64
 }
 
 func (o *countingObserver) SessionChecked(c CheckOutcome) {
 	map[CheckOutcome]*atomic.Int64{CheckValid: &o.valid, CheckInvalid: &o.invalid, CheckUnavailable: &o.unavailable,
-		CheckRateLimited: &o.limited}[c].Add(1)
+		CheckRateLimited: &o.limited, CheckMalformed: &o.malformed}[c].Add(1)
 }
 func (o *countingObserver) GraceAdmitted()     { o.grace.Add(1) }
 func (o *countingObserver) CookieTampered()    { o.tampered.Add(1) }
@@ -445,6 +456,42 @@ func TestNon200Non5xxAnswersAreAnswers(t *testing.T) {
 		if st != c.want || cleared(hdr) != c.clear || h.reached.Load() != 0 {
 			t.Errorf("backend %d: gateway %d, cleared %v; want %d, cleared %v", c.status, st, cleared(hdr), c.want, c.clear)
 		}
+	}
+}
+
+// A 200 the gateway cannot read (no is_valid, not JSON, a body over flowclient.MaxBody) is
+// neither a transport failure nor a 5xx, so no outage: no grace on it, and no answer about the
+// session either, so nothing is revoked. The request gets 503 and keeps its cookie.
+func TestMalformedCheckAnswerIsNotAnOutage(t *testing.T) {
+	_, d := recordedSession(t)
+	for name, body := range map[string]string{
+		"no is_valid": `{"valid":true}`,
+		"not JSON":    "<html>maintenance</html>",
+		"too large":   `{"is_valid":true,"pad":"` + strings.Repeat("x", flowclient.MaxBody) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newCheckBackend()
+			h, clock, obs, v := confirmedSession(t, b, d)
+			b.setBody(body)
+			clock.add(61 * time.Second) // answer due, well within grace
+			st, hdr, out := h.mustStatus(v, false)
+			if st != http.StatusServiceUnavailable || cleared(hdr) || hdr.Get("Retry-After") != "5" || !strings.Contains(out, "sign_in_unavailable") {
+				t.Fatalf("%d, cleared %v, Retry-After %q: %s; want 503, cookie kept", st, cleared(hdr), hdr.Get("Retry-After"), out)
+			}
+			if obs.grace.Load() != 0 || obs.unavailable.Load() != 0 || obs.malformed.Load() != 1 || !h.logged("unusable") {
+				t.Fatalf("grace admissions %d, unavailable %d, malformed %d", obs.grace.Load(), obs.unavailable.Load(), obs.malformed.Load())
+			}
+			// Not asked again per request, and nothing revoked: the backend's next good
+			// answer admits the session.
+			if st, _, _ := h.mustStatus(v, false); st != http.StatusServiceUnavailable || b.calls.Load() != 2 {
+				t.Fatalf("second request: %d, calls %d", st, b.calls.Load())
+			}
+			b.setBody("")
+			clock.add(2 * failedCheckPause)
+			if st, _, _ := h.mustStatus(v, false); st != http.StatusOK || h.gw.denylist.Has(d.SessionID) {
+				t.Fatalf("after the backend answers again: %d", st)
+			}
+		})
 	}
 }
 

@@ -206,11 +206,12 @@ func printable(s string) bool {
 }
 
 // ValidateSession asks the API whether a session token is still valid (POST /sessions/validate);
-// it bumps the session's last use as a browser request would. A failed call or an answer that
-// says nothing about the session is an error wrapping ErrUnreachable, ErrTimeout, ErrServer
-// (5xx) or ErrMalformed (a 200 without is_valid); a 429 is a *RateLimitedError: the backend
-// will not look now, which says nothing about the session either. Any other status is the
-// backend's answer that it does not know the session: false, nil.
+// it bumps the session's last use as a browser request would. A failed call is an error
+// wrapping ErrUnreachable, ErrTimeout or ErrServer (5xx): the backend could not be asked. An
+// answer that says nothing about the session is ErrMalformed (a 200 without a readable
+// is_valid, or a body over MaxBody) or, for a 429, a *RateLimitedError (the backend will not
+// look now): the backend is up, so neither is an outage. Any other status is the backend's
+// answer that it does not know the session: false, nil.
 func (c *Client) ValidateSession(ctx context.Context, token string, relay Relay) (bool, error) {
 	body, err := json.Marshal(map[string]string{"session_token": token})
 	if err != nil {
