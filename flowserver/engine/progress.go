@@ -6,11 +6,10 @@ import (
 )
 
 // progress is where a flow stands beyond its state, kept server-side in the flow's row
-// (column stash, JSON) and never sent to the client. The JSON names are those of rows
-// written by earlier versions.
+// (column progress, JSON) and never sent to the client.
 type progress[D any] struct {
-	Queue []string   `json:"scheduled,omitempty"` // states that follow the current one
-	Trail []waypoint `json:"history,omitempty"`   // the steps back can undo, oldest first
+	Queue []string   `json:"queue,omitempty"` // states that follow the current one
+	Trail []waypoint `json:"trail,omitempty"` // the steps back can undo, oldest first
 	Data  D          `json:"data"`
 	// WrongAnswers counts wrong codes given in the flow; outside Data so that going back
 	// does not undo it.
@@ -20,7 +19,7 @@ type progress[D any] struct {
 // waypoint is the flow as it was before a step that back can undo.
 type waypoint struct {
 	State string          `json:"state"`
-	Queue []string        `json:"scheduled,omitempty"`
+	Queue []string        `json:"queue,omitempty"`
 	Data  json.RawMessage `json:"data"`
 }
 

@@ -8,8 +8,7 @@ import (
 	"time"
 )
 
-// Flow is one persisted flow. Progress is opaque JSON owned by the flow engine (column
-// stash).
+// Flow is one persisted flow. Progress is opaque JSON owned by the flow engine.
 type Flow struct {
 	ID        string
 	Name      string
@@ -24,7 +23,7 @@ type Flow struct {
 
 // CreateFlow inserts a new flow.
 func (q Q) CreateFlow(ctx context.Context, f *Flow) error {
-	return q.exec(ctx, "create flow", `INSERT INTO flows (id, name, state, stash, csrf, version, created_at, updated_at, expires_at)
+	return q.exec(ctx, "create flow", `INSERT INTO flows (id, name, state, progress, csrf, version, created_at, updated_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.Name, f.State, string(f.Progress), f.CSRF, f.Version, micro(f.CreatedAt), micro(f.UpdatedAt), micro(f.ExpiresAt))
 }
@@ -34,7 +33,7 @@ func (q Q) GetFlow(ctx context.Context, id string) (*Flow, error) {
 	var f Flow
 	var progress string
 	var created, updated, expires int64
-	err := q.q.QueryRowContext(ctx, `SELECT id, name, state, stash, csrf, version, created_at, updated_at, expires_at
+	err := q.q.QueryRowContext(ctx, `SELECT id, name, state, progress, csrf, version, created_at, updated_at, expires_at
 		FROM flows WHERE id = ?`, id).Scan(&f.ID, &f.Name, &f.State, &progress, &f.CSRF, &f.Version, &created, &updated, &expires)
 	if err != nil {
 		return nil, notFound(err)
@@ -47,7 +46,7 @@ func (q Q) GetFlow(ctx context.Context, id string) (*Flow, error) {
 // UpdateFlow writes state, progress and csrf of f if the stored version is still prevVersion
 // (optimistic locking) and sets f.Version to the new version. A lost race returns ErrConflict.
 func (q Q) UpdateFlow(ctx context.Context, f *Flow, prevVersion int) error {
-	res, err := q.q.ExecContext(ctx, `UPDATE flows SET state = ?, stash = ?, csrf = ?, version = ?, updated_at = ?
+	res, err := q.q.ExecContext(ctx, `UPDATE flows SET state = ?, progress = ?, csrf = ?, version = ?, updated_at = ?
 		WHERE id = ? AND version = ?`,
 		f.State, string(f.Progress), f.CSRF, prevVersion+1, micro(f.UpdatedAt), f.ID, prevVersion)
 	if err != nil {

@@ -228,3 +228,35 @@ func TestWritable(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 }
+
+// TestFlowInProgressSurvivesProgressRename: a flow written before migration 0007 (column
+// stash, keys scheduled and history) reads back with the new names after the upgrade, and
+// a user's text that merely spells an old key is left alone.
+func TestFlowInProgressSurvivesProgressRename(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	s := openTemp(t, path)
+	// Back to the schema before 0007, with a flow as the older version wrote it.
+	now := time.Now().UTC()
+	old := `{"scheduled":["b"],"history":[{"state":"a","scheduled":["c"],"data":{"email":"x\"history\":@example.com"}}],"data":{"email":"x\"scheduled\":@example.com"}}`
+	for _, stmt := range []string{
+		`ALTER TABLE flows RENAME COLUMN progress TO stash`,
+		`DELETE FROM schema_migrations WHERE version = 7`,
+	} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO flows (id, name, state, stash, csrf, version, created_at, updated_at, expires_at)
+		VALUES ('f1', 'login', 'a', ?, 'c', 1, ?, ?, ?)`, old, micro(now), micro(now), micro(now.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTemp(t, path)
+	defer s.Close()
+	f, err := s.Read().GetFlow(ctx, "f1")
+	want := `{"queue":["b"],"trail":[{"state":"a","queue":["c"],"data":{"email":"x\"history\":@example.com"}}],"data":{"email":"x\"scheduled\":@example.com"}}`
+	if err != nil || string(f.Progress) != want {
+		t.Fatalf("after the upgrade: %s, %v\nwant %s", f.Progress, err, want)
+	}
+}
