@@ -145,7 +145,7 @@ func (g *Gateway) answerPreflight(w http.ResponseWriter, r *http.Request, c page
 	}
 	if res.Response.Name == flowapi.StateError {
 		// A stale preflight (the flow expired while the page stood open): start afresh.
-		g.startFlow(w, r, c, st.Flow, bearer, st.Return, st.Notice, true)
+		g.restartFlow(w, r, c, st, bearer, st.Notice, true)
 		return
 	}
 	g.begin(w, r, c, &flowState{Flow: st.Flow, Return: st.Return, Notice: st.Notice, Alert: st.Alert, StepUp: st.StepUp}, res.Response)
@@ -188,6 +188,13 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, c pageCtx, st *f
 		return
 	}
 	g.renderState(w, r, c, st, http.StatusOK)
+}
+
+// restartFlow starts the flow of st anew, for the same return URL and step-up (a restart
+// must neither drop what the route asked for nor send the device-trust token it withholds).
+func (g *Gateway) restartFlow(w http.ResponseWriter, r *http.Request, c pageCtx, st *flowState, bearer, notice string, nojs bool) {
+	c.stepUp = st.StepUp
+	g.startFlow(w, r, c, st.Flow, bearer, st.Return, notice, nojs)
 }
 
 // autoSteps answers preflight on the server side, for browsers without JavaScript: no
@@ -387,8 +394,7 @@ func (g *Gateway) outcome(w http.ResponseWriter, r *http.Request, c pageCtx, st 
 			// starts over; anything else continues without passkeys rather than in a loop.
 			notice, nojs = st.Notice, code != flowapi.ErrFlowExpired
 		}
-		c.stepUp = st.StepUp
-		g.startFlow(w, r, c, st.Flow, bearer, st.Return, cmp.Or(carry.Alert, notice), nojs)
+		g.restartFlow(w, r, c, st, bearer, cmp.Or(carry.Alert, notice), nojs)
 		return
 	}
 	if resp.Status >= 400 && resp.Status < 500 && g.cfg.OnRejected != nil {

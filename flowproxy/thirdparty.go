@@ -102,7 +102,7 @@ func (g *Gateway) serveCallback(w http.ResponseWriter, r *http.Request) {
 			zap.String("error", clipText(failure, 64)), zap.String("description", clipText(q.Get("error_description"), maxProviderText)))
 		back := st.Resp.Actions["back"]
 		if back == nil {
-			g.startFlow(w, r, c, st.Flow, bearer, st.Return, alert, false)
+			g.restartFlow(w, r, c, st, bearer, alert, false)
 			return
 		}
 		res, err := g.client.Act(r.Context(), st.Flow, back.Href, flowapi.ActionRequest{InputData: map[string]any{}, CSRFToken: st.Resp.CSRFToken}, g.flowRelay(r, bearer, st.StepUp))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,6 +387,40 @@ func TestDeviceTrustCookieRelayed(t *testing.T) {
 		if sent != c.want {
 			t.Errorf("login?%s: device token sent %q, want %q", c.query, sent, c.want)
 		}
+	}
+}
+
+// A second-factor step-up that has to start over (here: a browser without JavaScript whose
+// stored preflight expired) stays a step-up, without the device-trust token.
+func TestRestartedStepUpKeepsWithholdingDeviceTrust(t *testing.T) {
+	h, _ := driveLogin(t, "login_password_totp", "/.hanko/login", 8)
+	if h.cookie("hankogate_device", "/.hanko/login") == nil {
+		t.Fatal("no device cookie")
+	}
+	var sent []string
+	next := fixtures.NewReplayer(load(t, "login_password_no_webauthn"), fixtures.StopAt(2))
+	h.gw.client = flowclient.New("http://hanko.test", flowclient.HandlerTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := r.Cookie(flowapi.DeviceTrustCookie)
+		sent = append(sent, fmt.Sprint(c != nil))
+		switch len(sent) {
+		case 2: // the stored preflight's answer: the flow has expired
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusGone)
+			writeJSONBody(w, flowapi.Response{Name: flowapi.StateError, Status: http.StatusGone,
+				Error: &flowapi.Error{Code: flowapi.ErrFlowExpired, Message: "expired"}})
+			return
+		case 3:
+			next = fixtures.NewReplayer(load(t, "login_password_no_webauthn"), fixtures.StopAt(2))
+		}
+		next.ServeHTTP(w, r)
+	})), time.Second)
+	// The page's <noscript> refresh answers the preflight on the server: it has expired.
+	p := h.get("/.hanko/login?new=1&step_up=mfa")
+	if p.status != http.StatusOK || len(sent) < 3 || slices.Contains(sent, "true") {
+		t.Fatalf("%d; device token sent per call %v; want at least 3 calls, none with it", p.status, sent)
+	}
+	if !strings.Contains(p.body, "This page needs a sign-in with") {
+		t.Fatal("the restarted flow lost its step-up notice")
 	}
 }
 
