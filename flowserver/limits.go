@@ -49,37 +49,67 @@ type attemptCap struct {
 	window time.Duration
 }
 
-// knownClientTTL is how long a network the user signed in from stays exempt from the
+// knownClientTTL is how long a network the user signed in from keeps its own budget of the
 // per-address caps (see capped).
 const knownClientTTL = 30 * 24 * time.Hour
 
 // capped reports whether key (an address, or a user id for otpCap) has used up cap; then
-// the step answers 429 with payloadKey telling the seconds until the window ends. A client
-// on a network the user signed in from within knownClientTTL is never capped: strangers
-// can fill an address's caps from anywhere and keep renewing them, which would otherwise
-// keep its owner out for as long as they like (with passcodes the only way in). Such a
-// client is still bound by the per-IP limits and the per-flow count of wrong codes.
+// the step answers 429 with payloadKey telling the seconds until the window ends.
+//
+// Strangers can fill an address's caps from anywhere and renew them window after window,
+// which would keep its owner out for as long as they like (with passcodes the only way
+// in). So a client on a network the user signed in from within knownClientTTL has a budget
+// of its own, as large as the cap, when the address's is used up: strangers elsewhere
+// cannot spend it, and strangers sharing that network (a NAT) gain one more budget, not an
+// unlimited one.
 func (c *stepCtx) capped(cp attemptCap, key, payloadKey string) (bool, error) {
 	n, end, err := c.Q().Attempts(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
 	if err != nil || n < cp.limit {
 		return false, err
 	}
-	userID, address := "", key
-	if cp.kind == otpCap.kind {
-		userID, address = key, ""
-	}
-	known, err := c.Q().KnownClient(c.Context(), userID, address, ratelimit.Key(clientIP(c.Request())), c.Now().Add(-knownClientTTL))
-	if err != nil || known {
+	own, err := c.knownClientKey(cp, key)
+	if err != nil {
 		return false, err
+	}
+	if own != "" {
+		if n, end, err = c.Q().Attempts(c.Context(), own, c.Now(), cp.window); err != nil || n < cp.limit {
+			return false, err
+		}
 	}
 	c.SetPayload(payloadKey, int(math.Ceil(end.Sub(c.Now()).Seconds())))
 	c.Fail(engine.RateLimited)
 	return true, nil
 }
 
-// countAttempt counts one attempt of key against cap.
+// countAttempt counts one attempt of key against cap, and against the client's own budget
+// when it is on a known network.
 func (c *stepCtx) countAttempt(cp attemptCap, key string) error {
-	return c.Q().AddAttempt(c.Context(), cp.kind+":"+key, c.Now(), cp.window)
+	if err := c.Q().AddAttempt(c.Context(), cp.kind+":"+key, c.Now(), cp.window); err != nil {
+		return err
+	}
+	own, err := c.knownClientKey(cp, key)
+	if err != nil || own == "" {
+		return err
+	}
+	return c.Q().AddAttempt(c.Context(), own, c.Now(), cp.window)
+}
+
+// knownClientKey is the attempts key of the client's own budget for cap and key when the
+// user signed in from the client's network within knownClientTTL, else "".
+func (c *stepCtx) knownClientKey(cp attemptCap, key string) (string, error) {
+	client := clientNetwork(c.Request())
+	if client == "" {
+		return "", nil
+	}
+	userID, address := "", key
+	if cp.kind == otpCap.kind {
+		userID, address = key, ""
+	}
+	known, err := c.Q().KnownClient(c.Context(), userID, address, client, c.Now().Add(-knownClientTTL))
+	if err != nil || !known {
+		return "", err
+	}
+	return cp.kind + ":" + key + "@" + client, nil
 }
 
 // wrongCode counts a wrong passcode or TOTP code against the flow and, under key, against
@@ -140,6 +170,17 @@ func WithClientIP(r *http.Request, ip string) *http.Request {
 		return r
 	}
 	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip))
+}
+
+// clientNetwork is the network of r's client as remembered for its user (an IPv4 address or
+// an IPv6 /64), or "" for an address that is no client's own: unknown or loopback (the
+// gateway, or a proxy not in trusted_proxies, speaking for everyone).
+func clientNetwork(r *http.Request) string {
+	ip := net.ParseIP(clientIP(r))
+	if ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return ""
+	}
+	return ratelimit.Key(ip.String())
 }
 
 // clientIP is the address given by WithClientIP, else the direct peer's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -275,8 +276,39 @@ func TestKnownClientNotHeldByStrangersCaps(t *testing.T) {
 	e.expect(r, 200, "passcode_confirmation")
 	e.expect(e.actWith(r, "verify_passcode", map[string]any{"code": e.mail.last(t, email).Code}, from(home)), 200, flowapi.StateSuccess)
 
+	// A stranger sharing the owner's network (a NAT) gets that network's budget, no more
+	// (a minute apart, so that the per-IP limit of 3 a minute is not what stops it).
+	for i := 1; ; i++ {
+		e.clock.advance(time.Minute + time.Second)
+		r := login(home)
+		if r.status == http.StatusTooManyRequests {
+			if n := retryAfter(t, r, "resend_after"); n <= 60 {
+				t.Fatalf("stopped by the per-IP limit (%d s), not the network's budget", n)
+			}
+			break
+		}
+		if i > mailCap.limit {
+			t.Fatal("mails from the owner's network were never capped")
+		}
+	}
+
 	// A network not seen for longer than knownClientTTL is a stranger's again.
 	e.clock.advance(knownClientTTL + time.Minute)
 	strangers(2)
 	e.expect(login(home), 429, "passcode_confirmation")
+}
+
+// Only a client's own routable address makes a known network: not loopback (the gateway or
+// an untrusted proxy speaking for everyone), not an unknown address.
+func TestClientNetwork(t *testing.T) {
+	for ip, want := range map[string]string{
+		"198.51.100.7": "198.51.100.7", "::ffff:198.51.100.7": "198.51.100.7", "2001:db8:1:2::5": "2001:db8:1:2::/64",
+		"127.0.0.1": "", "127.8.9.10": "", "::1": "", "0.0.0.0": "", "": "", "@": "", "not an ip": "",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "127.0.0.1:1234"
+		if got := clientNetwork(WithClientIP(r, ip)); got != want {
+			t.Errorf("clientNetwork(%q) = %q, want %q", ip, got, want)
+		}
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hankogate/hankogate/flowapi"
-	"github.com/hankogate/hankogate/flowserver/ratelimit"
 	"github.com/hankogate/hankogate/flowserver/store"
 	"github.com/hankogate/hankogate/flowserver/token"
 )
@@ -85,8 +84,10 @@ func (c *stepCtx) issueSession(userID string, email *emailClaim, amr []string) (
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Q().RememberClient(c.Context(), userID, ratelimit.Key(clientIP(c.Request())), now, now.Add(-knownClientTTL)); err != nil {
-		return nil, err
+	if client := clientNetwork(c.Request()); client != "" {
+		if err := c.Q().RememberClient(c.Context(), userID, client, now, now.Add(-knownClientTTL)); err != nil {
+			return nil, err
+		}
 	}
 	c.AfterCommit(func() error {
 		key := s.keys.Signing()
