@@ -135,6 +135,17 @@ func (g *Gateway) decodeSession(r *http.Request, v string, now time.Time) *authE
 	return g.auth.GetOrAdd(e.key, e)
 }
 
+// sessionData returns the session in cookie value v without asking anyone: from the cache
+// when this instance decoded the cookie already (no second decryption), else decrypted.
+// ok is false for a cookie that is tampered with or expired.
+func (g *Gateway) sessionData(v string, now time.Time) (session.Data, bool) {
+	if e, hit := g.auth.Get(v); hit {
+		return e.data, e.data.Expires > now.Unix()
+	}
+	d, err := g.sessionCodec.Decode(v, now)
+	return d, err == nil
+}
+
 // cacheConfirmed caches the session of cookie value v as confirmed at now (it was just
 // handed out by the backend).
 func (g *Gateway) cacheConfirmed(v string, d session.Data, claims session.Claims, now time.Time) *authEntry {

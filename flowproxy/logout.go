@@ -39,8 +39,8 @@ func (g *Gateway) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.attrs.Delete(w, g.names.session, "/")
-	d, err := g.sessionCodec.Decode(v, g.now())
-	if err != nil {
+	d, ok := g.sessionData(v, g.now())
+	if !ok {
 		return
 	}
 	g.revoke(d, v)

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hankogate/hankogate/flowapi"
 	"github.com/hankogate/hankogate/flowproxy/cookies"
-	"github.com/hankogate/hankogate/flowproxy/session"
 )
 
 // Flow state travels in the browser, not in gateway memory, so any instance sharing the
@@ -191,24 +190,15 @@ func (g *Gateway) clearStates(w http.ResponseWriter, r *http.Request) {
 // without one. It asks neither the backend nor this instance's denylist, so that every
 // instance sharing the keys agrees (no sticky sessions): a revoked session binds until its
 // cookie changes, and any change of the cookie (sign-in, sign-out, expiry) discards the
-// states stored before. Whether the session is valid is the flows' own check. A session
-// decoded already is read from the cache rather than decrypted again.
+// states stored before. Whether the session is valid is the flows' own check.
 func (g *Gateway) sessionBinding(r *http.Request) string {
 	v, ok := cookies.Value(r.Header, g.names.session)
 	if !ok || v == "" {
 		return ""
 	}
-	now := g.now()
-	var d session.Data
-	if e, hit := g.auth.Get(v); hit {
-		if d = e.data; d.Expires <= now.Unix() {
-			return ""
-		}
-	} else {
-		var err error
-		if d, err = g.sessionCodec.Decode(v, now); err != nil {
-			return ""
-		}
+	d, ok := g.sessionData(v, g.now())
+	if !ok {
+		return ""
 	}
 	sum := sha256.Sum256([]byte(d.SessionID))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])

@@ -206,8 +206,8 @@ func (g *Gateway) replaced(r *http.Request, newSessionID string) {
 	if !ok {
 		return
 	}
-	d, err := g.sessionCodec.Decode(v, g.now())
-	if err != nil || d.SessionID == newSessionID {
+	d, ok := g.sessionData(v, g.now())
+	if !ok || d.SessionID == newSessionID {
 		return
 	}
 	g.revoke(d, v)

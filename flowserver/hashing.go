@@ -131,23 +131,32 @@ type (
 	checkKey [2]string // hash, secret
 )
 
-// newHash is a hash computed outside the transaction.
-type newHash struct {
-	hash string
-	err  error
+// made is what a piece of a step's work made (a hash, a secret, an image) and its error.
+type made struct {
+	value string
+	err   error
 }
 
-// hashPassword returns the bcrypt hash of a new password.
-func (c *stepCtx) hashPassword(pw string) (string, error) {
-	v, err := c.Outside(hashKey(pw), func() any {
-		hash, err := bcrypt.GenerateFromPassword([]byte(pw), c.s.passwordCost)
-		return newHash{hash: string(hash), err: err}
+// makeOutside runs work outside the step's transaction, in the work pool, once per key
+// (see engine Outside).
+func (c *stepCtx) makeOutside(key any, work func() (string, error)) (string, error) {
+	v, err := c.Outside(key, func() any {
+		value, err := work()
+		return made{value, err}
 	})
 	if err != nil {
 		return "", err
 	}
-	h := v.(newHash)
-	return h.hash, h.err
+	m := v.(made)
+	return m.value, m.err
+}
+
+// hashPassword returns the bcrypt hash of a new password.
+func (c *stepCtx) hashPassword(pw string) (string, error) {
+	return c.makeOutside(hashKey(pw), func() (string, error) {
+		hash, err := bcrypt.GenerateFromPassword([]byte(pw), c.s.passwordCost)
+		return string(hash), err
+	})
 }
 
 // checkHash reports whether secret matches the bcrypt hash ("" compares against

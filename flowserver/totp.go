@@ -35,12 +35,6 @@ type (
 	otpImageKey   struct{ secret, issuer, account string }
 )
 
-// drawn is a secret or an image with the error of drawing it.
-type drawn struct {
-	value string
-	err   error
-}
-
 // otpEnrolment is a verified TOTP secret and the step of the code that verified it.
 type otpEnrolment struct {
 	Secret string `json:"secret"`
@@ -132,8 +126,8 @@ func ensureOTPSecret(c *stepCtx) error {
 	}
 	d := c.Once(otpSecretDraw{}, func() any {
 		secret, err := totp.NewSecret()
-		return drawn{secret, err}
-	}).(drawn)
+		return made{secret, err}
+	}).(made)
 	if d.err != nil {
 		return d.err
 	}
@@ -156,18 +150,13 @@ func (s *Server) ensureOTPImage(c *stepCtx) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.Outside(otpImageKey{secret, s.cfg.ServiceName, account}, func() any {
-		src, err := totp.QRCode(secret, s.cfg.ServiceName, account)
-		return drawn{src, err}
+	src, err := c.makeOutside(otpImageKey{secret, s.cfg.ServiceName, account}, func() (string, error) {
+		return totp.QRCode(secret, s.cfg.ServiceName, account)
 	})
 	if err != nil {
 		return err
 	}
-	d := v.(drawn)
-	if d.err != nil {
-		return d.err
-	}
-	return c.SetExtra(extraOTPImage, otpImage{Secret: secret, Source: d.value})
+	return c.SetExtra(extraOTPImage, otpImage{Secret: secret, Source: src})
 }
 
 // otpSecretPayload shows the offered secret and its QR code, as drawn on entry.
